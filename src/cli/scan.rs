@@ -1,0 +1,121 @@
+use std::fs::File;
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::time::Instant;
+
+use anyhow::Context;
+use keytrail::config::Config;
+use keytrail::matcher::Matcher;
+use keytrail::report::{EmitContext, Format};
+use keytrail::rules::{RuleSet, Severity};
+use keytrail::scan::{scan, Report, ScanOptions};
+use keytrail::source::fs::human_bytes;
+
+use super::{stdout_is_terminal, write_stdout, ScanArgs, Status};
+
+/// How many skipped inputs are named one by one before the rest are only counted.
+const SKIPPED_SHOWN: usize = 20;
+
+pub fn run(args: ScanArgs) -> anyhow::Result<Status> {
+    let started = Instant::now();
+    let first_root = args.paths.first().cloned().unwrap_or_else(|| ".".into());
+    let config = Config::discover(args.config.as_deref(), &first_root)?;
+    let rules = RuleSet::builtin().context("the built-in rules are invalid")?;
+    let matcher = Matcher::new(rules)?;
+    let options = ScanOptions {
+        roots: args.paths.clone(),
+        respect_ignore: !args.no_ignore,
+        max_file_size: args.max_file_size,
+        threads: args.threads,
+        show_secrets: args.show_secrets,
+    };
+    let report = scan(&matcher, &config, &options);
+
+    let to_terminal = args.output.is_none() && stdout_is_terminal();
+    let ctx = EmitContext {
+        rules: matcher.rules(),
+        color: args.format == Format::Text && args.color.enabled(to_terminal),
+        show_secrets: args.show_secrets,
+    };
+    let emitter = args.format.emitter();
+    match &args.output {
+        Some(path) => {
+            let file = File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
+            let mut w = BufWriter::new(file);
+            emitter
+                .emit(&report, &ctx, &mut w)
+                .and_then(|_| w.flush())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        None => write_stdout(|out| emitter.emit(&report, &ctx, out)).context("cannot write to standard output")?,
+    }
+
+    if !args.quiet {
+        let colour = args.color.enabled(io::stderr().is_terminal());
+        summarize(&report, started.elapsed().as_secs_f64(), args.max_file_size, colour);
+    }
+    Ok(status(&report))
+}
+
+fn status(report: &Report) -> Status {
+    if !report.findings.is_empty() {
+        Status::Findings
+    } else if !report.errors.is_empty() {
+        Status::Error
+    } else {
+        Status::Clean
+    }
+}
+
+/// The end-of-scan account on stderr: errors by name, skipped inputs, and one summary line.
+fn summarize(report: &Report, seconds: f64, max_file_size: u64, colour: bool) {
+    let stderr = io::stderr();
+    let mut err = stderr.lock();
+    let (red, yellow, reset) = if colour { ("\x1b[31m", "\x1b[33m", "\x1b[0m") } else { ("", "", "") };
+    let clean = keytrail::finding::escape_control;
+    for e in &report.errors {
+        let _ = writeln!(err, "{red}error{reset}: {}: {}", clean(&e.path), e.message);
+    }
+    for s in report.skipped.iter().take(SKIPPED_SHOWN) {
+        let _ = writeln!(err, "{yellow}skipped{reset}: {}: {}", clean(&s.path), s.message);
+    }
+    if report.skipped.len() > SKIPPED_SHOWN {
+        let _ = writeln!(
+            err,
+            "{yellow}skipped{reset}: … and {} more (see --format json)",
+            report.skipped.len() - SKIPPED_SHOWN
+        );
+    }
+    let st = &report.stats;
+    let mut by_severity = Vec::new();
+    for sev in Severity::ALL {
+        let n = report.findings.iter().filter(|f| f.severity == *sev).count();
+        if n > 0 {
+            by_severity.push(format!("{n} {sev}"));
+        }
+    }
+    let findings = match report.findings.len() {
+        0 => "no findings".to_string(),
+        n => format!("{n} finding{} ({})", if n == 1 { "" } else { "s" }, by_severity.join(", ")),
+    };
+    let mut skipped = Vec::new();
+    for (n, what) in [
+        (st.skipped_binary, "binary".to_string()),
+        (st.skipped_too_large, format!("over {}", human_bytes(max_file_size))),
+        (st.skipped_symlinks, "symlinks".to_string()),
+        (st.skipped_allowlisted, "allowlisted".to_string()),
+        (st.unreadable, "unreadable".to_string()),
+    ] {
+        if n > 0 {
+            skipped.push(format!("{n} {what}"));
+        }
+    }
+    let skipped = if skipped.is_empty() { String::new() } else { format!("; skipped {}", skipped.join(", ")) };
+    let _ = writeln!(
+        err,
+        "keytrail: scanned {} file{} ({}) in {:.2}s: {findings}{skipped}",
+        st.files,
+        if st.files == 1 { "" } else { "s" },
+        human_bytes(st.bytes),
+        seconds
+    );
+}

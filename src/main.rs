@@ -1,0 +1,13 @@
+mod cli;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    match cli::run() {
+        Ok(code) => code.into(),
+        Err(e) => {
+            eprintln!("keytrail: error: {e:#}");
+            cli::Status::Error.into()
+        }
+    }
+}

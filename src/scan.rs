@@ -1,0 +1,125 @@
+//! The one pipeline: sources yield blobs, the matcher finds raw matches, and each becomes a
+//! [`Finding`]; the [`Report`] collects them with what was scanned and skipped, sorted so that
+//! output never depends on thread timing.
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::finding::{Finding, LineIndex};
+use crate::matcher::Matcher;
+use crate::source;
+
+#[derive(Clone, Debug)]
+pub struct ScanOptions {
+    pub roots: Vec<PathBuf>,
+    /// Honour `.gitignore`, `.ignore` and `.git/info/exclude`.
+    pub respect_ignore: bool,
+    pub max_file_size: u64,
+    /// Worker threads; 0 picks one per core.
+    pub threads: usize,
+    pub show_secrets: bool,
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        ScanOptions {
+            roots: vec![PathBuf::from(".")],
+            respect_ignore: true,
+            max_file_size: 10 * 1024 * 1024,
+            threads: 0,
+            show_secrets: false,
+        }
+    }
+}
+
+/// Counts of what a scan read and what it passed over, so nothing is skipped silently.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Stats {
+    pub files: u64,
+    pub bytes: u64,
+    pub skipped_binary: u64,
+    pub skipped_too_large: u64,
+    pub skipped_symlinks: u64,
+    pub skipped_allowlisted: u64,
+    pub unreadable: u64,
+}
+
+impl Stats {
+    pub fn add(&mut self, o: &Stats) {
+        self.files += o.files;
+        self.bytes += o.bytes;
+        self.skipped_binary += o.skipped_binary;
+        self.skipped_too_large += o.skipped_too_large;
+        self.skipped_symlinks += o.skipped_symlinks;
+        self.skipped_allowlisted += o.skipped_allowlisted;
+        self.unreadable += o.unreadable;
+    }
+}
+
+/// An input that could not be scanned, or was passed over for a reason worth telling.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Notice {
+    pub path: String,
+    pub message: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Report {
+    pub findings: Vec<Finding>,
+    pub stats: Stats,
+    /// Inputs that could not be read: they make the scan incomplete.
+    pub errors: Vec<Notice>,
+    /// Inputs passed over on purpose (too large, symlinks out of the tree, broken symlinks).
+    pub skipped: Vec<Notice>,
+}
+
+impl Report {
+    pub fn merge(&mut self, other: Report) {
+        self.findings.extend(other.findings);
+        self.stats.add(&other.stats);
+        self.errors.extend(other.errors);
+        self.skipped.extend(other.skipped);
+    }
+
+    /// Puts everything in the one order every output uses.
+    pub fn finish(&mut self) {
+        self.findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+        self.findings.dedup_by(|a, b| a.sort_key() == b.sort_key());
+        self.errors.sort();
+        self.errors.dedup();
+        self.skipped.sort();
+        self.skipped.dedup();
+    }
+}
+
+/// Scans one blob of bytes, appending its findings. A rule whose regex fails to compile is
+/// reported as an error against that rule, once per blob, and the other rules still run.
+pub fn scan_blob(matcher: &Matcher, hay: &[u8], path: &str, show_secrets: bool, report: &mut Report) {
+    let matches = match matcher.find(hay) {
+        Ok(m) => m,
+        Err(e) => {
+            report.errors.push(Notice { path: "<rules>".into(), message: e.to_string() });
+            return;
+        }
+    };
+    if matches.is_empty() {
+        return;
+    }
+    let lines = LineIndex::new(hay);
+    for m in &matches {
+        let rule = matcher.rule(m.rule);
+        report.findings.push(Finding::new(rule, m, hay, &lines, path.to_string(), show_secrets));
+    }
+}
+
+/// Runs a filesystem scan of every root.
+pub fn scan(matcher: &Matcher, config: &Config, options: &ScanOptions) -> Report {
+    let mut report = Report::default();
+    let several = options.roots.len() > 1;
+    for root in &options.roots {
+        report.merge(source::fs::scan_root(matcher, config, options, root, several));
+    }
+    report.finish();
+    report
+}

@@ -1,0 +1,280 @@
+//! The working-tree source: a parallel walk (the `ignore` crate, as ripgrep uses) that reads each
+//! file once and matches it on the walking thread, so reading and matching overlap across cores.
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use ignore::{DirEntry, ParallelVisitor, ParallelVisitorBuilder, WalkBuilder, WalkState};
+
+use crate::config::Config;
+use crate::matcher::Matcher;
+use crate::scan::{scan_blob, Notice, Report, ScanOptions};
+
+/// How many leading bytes are searched for a NUL to call a file binary (git's own heuristic).
+const BINARY_SNIFF: usize = 8 * 1024;
+
+pub fn scan_root(
+    matcher: &Matcher,
+    config: &Config,
+    options: &ScanOptions,
+    root: &Path,
+    several_roots: bool,
+) -> Report {
+    let shared = Mutex::new(Report::default());
+    let meta = match std::fs::symlink_metadata(root) {
+        Ok(m) => m,
+        Err(e) => {
+            let mut r = Report::default();
+            r.stats.unreadable += 1;
+            r.errors.push(Notice { path: display_root(root), message: io_message(&e) });
+            return r;
+        }
+    };
+    let canonical_root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    let ctx = Context {
+        matcher,
+        config,
+        options,
+        root,
+        canonical_root,
+        prefix: if several_roots || !meta.is_dir() { Some(display_root(root)) } else { None },
+        root_is_file: !meta.is_dir(),
+    };
+    let mut builder = WalkBuilder::new(root);
+    let respect = options.respect_ignore;
+    builder
+        .hidden(false)
+        .follow_links(false)
+        .parents(respect)
+        .ignore(respect)
+        .git_ignore(respect)
+        .git_exclude(respect)
+        .git_global(false)
+        .require_git(false)
+        .threads(options.threads)
+        .filter_entry(|e| !(e.file_name() == ".git" && e.file_type().is_some_and(|t| t.is_dir())));
+    let mut visitors = Visitors { ctx: &ctx, shared: &shared };
+    builder.build_parallel().visit(&mut visitors);
+    shared.into_inner().unwrap_or_else(|p| p.into_inner())
+}
+
+struct Context<'a> {
+    matcher: &'a Matcher,
+    config: &'a Config,
+    options: &'a ScanOptions,
+    root: &'a Path,
+    canonical_root: PathBuf,
+    /// Prepended to relative paths when several roots are scanned (or the root is a file), so
+    /// paths stay unambiguous.
+    prefix: Option<String>,
+    root_is_file: bool,
+}
+
+impl Context<'_> {
+    fn relative(&self, path: &Path) -> String {
+        if self.root_is_file {
+            return self.prefix.clone().unwrap_or_default();
+        }
+        let rel = path.strip_prefix(self.root).unwrap_or(path);
+        let rel = slash_path(rel);
+        match &self.prefix {
+            Some(p) if p == "." || p.is_empty() => rel,
+            Some(p) => format!("{}/{rel}", p.trim_end_matches('/')),
+            None => rel,
+        }
+    }
+}
+
+struct Visitors<'a, 'b> {
+    ctx: &'b Context<'a>,
+    shared: &'b Mutex<Report>,
+}
+
+impl<'s, 'a: 's, 'b: 's> ParallelVisitorBuilder<'s> for Visitors<'a, 'b> {
+    fn build(&mut self) -> Box<dyn ParallelVisitor + 's> {
+        Box::new(Worker { ctx: self.ctx, shared: self.shared, local: Report::default(), buf: Vec::new() })
+    }
+}
+
+/// One walking thread's state: a reusable read buffer and its own report, merged when it ends.
+struct Worker<'a, 'b> {
+    ctx: &'b Context<'a>,
+    shared: &'b Mutex<Report>,
+    local: Report,
+    buf: Vec<u8>,
+}
+
+impl Drop for Worker<'_, '_> {
+    fn drop(&mut self) {
+        let local = std::mem::take(&mut self.local);
+        match self.shared.lock() {
+            Ok(mut s) => s.merge(local),
+            Err(p) => p.into_inner().merge(local),
+        }
+    }
+}
+
+impl ParallelVisitor for Worker<'_, '_> {
+    fn visit(&mut self, entry: Result<DirEntry, ignore::Error>) -> WalkState {
+        match entry {
+            Ok(e) => self.visit_entry(&e),
+            Err(err) => {
+                let (path, message) = split_walk_error(&err);
+                let path = path.map(|p| self.ctx.relative(&p)).unwrap_or_else(|| display_root(self.ctx.root));
+                self.local.stats.unreadable += 1;
+                self.local.errors.push(Notice { path, message });
+            }
+        }
+        WalkState::Continue
+    }
+}
+
+impl Worker<'_, '_> {
+    fn visit_entry(&mut self, entry: &DirEntry) {
+        let Some(ft) = entry.file_type() else { return };
+        if ft.is_dir() {
+            return;
+        }
+        let rel = self.ctx.relative(entry.path());
+        if ft.is_symlink() {
+            self.skip_symlink(entry.path(), rel);
+            return;
+        }
+        if !ft.is_file() {
+            // FIFOs, sockets and devices would block or never end.
+            self.local.skipped.push(Notice { path: rel, message: "not a regular file".into() });
+            return;
+        }
+        if self.ctx.config.path_allowed(&rel) {
+            self.local.stats.skipped_allowlisted += 1;
+            return;
+        }
+        self.scan_file(entry.path(), rel);
+    }
+
+    /// Symlinks are never followed: one inside the tree points at a file the walk reaches anyway,
+    /// one leading out of it would let a scanned repository read the scanning machine.
+    fn skip_symlink(&mut self, path: &Path, rel: String) {
+        self.local.stats.skipped_symlinks += 1;
+        let message = match std::fs::canonicalize(path) {
+            Err(_) => {
+                let target = std::fs::read_link(path).map(|t| t.display().to_string()).unwrap_or_default();
+                format!("broken symlink (to {target})")
+            }
+            Ok(target) if !target.starts_with(&self.ctx.canonical_root) => {
+                "symlink to outside the scanned tree, not followed".into()
+            }
+            Ok(_) => return,
+        };
+        self.local.skipped.push(Notice { path: rel, message });
+    }
+
+    fn scan_file(&mut self, path: &Path, rel: String) {
+        let max = self.ctx.options.max_file_size;
+        let result = File::open(path).and_then(|f| {
+            let len = f.metadata()?.len();
+            if len > max {
+                return Ok(Some(len));
+            }
+            self.buf.clear();
+            f.take(max + 1).read_to_end(&mut self.buf)?;
+            Ok(if self.buf.len() as u64 > max { Some(self.buf.len() as u64) } else { None })
+        });
+        match result {
+            Err(e) => {
+                self.local.stats.unreadable += 1;
+                self.local.errors.push(Notice { path: rel, message: io_message(&e) });
+            }
+            Ok(Some(len)) => {
+                self.local.stats.skipped_too_large += 1;
+                self.local.skipped.push(Notice {
+                    path: rel,
+                    message: format!("{} is over the {} limit", human_bytes(len), human_bytes(max)),
+                });
+            }
+            Ok(None) => {
+                let sniff = &self.buf[..self.buf.len().min(BINARY_SNIFF)];
+                if memchr::memchr(0, sniff).is_some() {
+                    self.local.stats.skipped_binary += 1;
+                    return;
+                }
+                self.local.stats.files += 1;
+                self.local.stats.bytes += self.buf.len() as u64;
+                scan_blob(self.ctx.matcher, &self.buf, &rel, self.ctx.options.show_secrets, &mut self.local);
+            }
+        }
+    }
+}
+
+fn split_walk_error(err: &ignore::Error) -> (Option<PathBuf>, String) {
+    match err {
+        ignore::Error::WithPath { path, err } => (Some(path.clone()), split_walk_error(err).1),
+        ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => split_walk_error(err),
+        ignore::Error::Io(e) => (None, io_message(e)),
+        ignore::Error::Loop { child, .. } => (Some(child.clone()), "symlink loop".into()),
+        other => (None, other.to_string()),
+    }
+}
+
+/// An I/O error without Rust's `(os error N)` noise.
+pub fn io_message(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
+fn slash_path(p: &Path) -> String {
+    let s = p.to_string_lossy();
+    if std::path::MAIN_SEPARATOR == '/' {
+        s.into_owned()
+    } else {
+        s.replace(std::path::MAIN_SEPARATOR, "/")
+    }
+}
+
+fn display_root(root: &Path) -> String {
+    let s = slash_path(root);
+    match s.strip_prefix("./") {
+        Some(rest) if !rest.is_empty() => rest.to_string(),
+        _ => s,
+    }
+}
+
+/// `1.5 MiB`-style sizes for messages.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: &[&str] = &["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else if v.fract() == 0.0 {
+        format!("{v:.0} {}", UNITS[u])
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_sizes() {
+        assert_eq!(human_bytes(12), "12 B");
+        assert_eq!(human_bytes(10 * 1024 * 1024), "10 MiB");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+    }
+
+    #[test]
+    fn root_display_drops_dot_slash() {
+        assert_eq!(display_root(Path::new("./src")), "src");
+        assert_eq!(display_root(Path::new(".")), ".");
+    }
+}

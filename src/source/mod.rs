@@ -1,0 +1,2 @@
+//! Where blobs come from.
+pub mod fs;

@@ -1,0 +1,121 @@
+//! Fake credentials built at test time (never committed), and helpers to run the real binary.
+#![allow(dead_code)]
+use std::path::Path;
+
+use assert_cmd::Command;
+
+/// A small deterministic generator, so snapshots are stable without any secret in the source.
+pub struct Fake(u64);
+
+const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+const UPPER32: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+const B64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+impl Fake {
+    pub fn new(seed: u64) -> Fake {
+        Fake(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    fn next(&mut self) -> u64 {
+        // xorshift64*
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    pub fn chars(&mut self, alphabet: &[u8], n: usize) -> String {
+        (0..n).map(|_| alphabet[(self.next() % alphabet.len() as u64) as usize] as char).collect()
+    }
+
+    pub fn alnum(&mut self, n: usize) -> String {
+        self.chars(ALNUM, n)
+    }
+
+    /// A `ghp_` token with a valid CRC32 checksum.
+    pub fn github_pat(&mut self) -> String {
+        let body = self.alnum(30);
+        let check = keytrail::matcher::checksum::base62_crc32(body.as_bytes());
+        format!("ghp_{body}{}", std::str::from_utf8(&check).unwrap())
+    }
+
+    /// A `ghp_` token whose checksum is wrong.
+    pub fn github_pat_bad_checksum(&mut self) -> String {
+        let mut t = self.github_pat().into_bytes();
+        t[10] = if t[10] == b'a' { b'b' } else { b'a' };
+        String::from_utf8(t).unwrap()
+    }
+
+    pub fn aws_key_id(&mut self) -> String {
+        format!("AKIA{}", self.chars(UPPER32, 16))
+    }
+
+    pub fn aws_secret(&mut self) -> String {
+        self.chars(B64, 40)
+    }
+
+    pub fn stripe_live(&mut self) -> String {
+        format!("sk_{}_{}", "live", self.alnum(32))
+    }
+
+    pub fn slack_bot(&mut self) -> String {
+        let a: String = self.chars(b"0123456789", 12);
+        let b: String = self.chars(b"0123456789", 13);
+        format!("xoxb-{a}-{b}-{}", self.alnum(24))
+    }
+
+    pub fn password(&mut self) -> String {
+        format!("{}#{}9", self.alnum(12), self.alnum(4))
+    }
+
+    pub fn pem_private_key(&mut self) -> String {
+        let lines: Vec<String> = (0..6).map(|_| self.chars(B64, 64)).collect();
+        format!("-----BEGIN {}-----\n{}\n-----END RSA PRIVATE KEY-----\n", "RSA PRIVATE KEY", lines.join("\n"))
+    }
+}
+
+pub fn keytrail() -> Command {
+    let mut cmd = Command::cargo_bin("keytrail").unwrap();
+    cmd.env_remove("NO_COLOR").env("RUST_BACKTRACE", "0");
+    cmd
+}
+
+pub fn write(dir: &Path, rel: &str, content: impl AsRef<[u8]>) {
+    let path = dir.join(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, content).unwrap();
+}
+
+/// A small project with one secret of several kinds, each in its natural place.
+pub struct Project {
+    pub dir: tempfile::TempDir,
+    pub secrets: Vec<String>,
+}
+
+pub fn project() -> Project {
+    let dir = tempfile::tempdir().unwrap();
+    let mut f = Fake::new(7);
+    let gh = f.github_pat();
+    let (key_id, key_secret) = (f.aws_key_id(), f.aws_secret());
+    let stripe = f.stripe_live();
+    let slack = f.slack_bot();
+    let db_password = f.password();
+    let pem = f.pem_private_key();
+    let d = dir.path();
+    write(d, ".github/workflows/release.yml", format!("jobs:\n  release:\n    env:\n      GH_TOKEN: {gh}\n"));
+    write(
+        d,
+        "config/aws.ini",
+        format!("[default]\naws_access_key_id = {key_id}\naws_secret_access_key = {key_secret}\n"),
+    );
+    write(d, "src/billing.py", format!("import stripe\n\nstripe.api_key = \"{stripe}\"\n"));
+    write(
+        d,
+        "deploy/.env",
+        format!("SLACK_BOT_TOKEN={slack}\nDATABASE_URL=postgres://billing:{db_password}@db.internal:5432/billing\n"),
+    );
+    write(d, "keys/deploy_key.pem", &pem);
+    write(d, "README.md", "Nothing secret here. Set GH_TOKEN=${GH_TOKEN} in CI.\n");
+    let secrets = vec![gh, key_id, key_secret, stripe, slack, db_password, pem.lines().nth(1).unwrap().to_string()];
+    Project { dir, secrets }
+}
