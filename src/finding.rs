@@ -131,6 +131,25 @@ pub struct Finding {
     pub fingerprint: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub companion: Option<Companion>,
+    /// Where the blob came from.
+    pub source: Source,
+    /// For a secret in history (or a working-tree secret that history also holds): the commit that
+    /// introduced it at this path.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub history: Option<crate::source::git::Provenance>,
+}
+
+/// Which kind of input a finding was read from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// A file on disk.
+    #[default]
+    Worktree,
+    /// A blob in git history.
+    History,
+    /// A staged (index) blob.
+    Staged,
 }
 
 impl Finding {
@@ -160,6 +179,8 @@ impl Finding {
             entropy: (m.entropy * 1000.0).round() / 1000.0,
             fingerprint: fingerprint(secret),
             companion,
+            source: Source::Worktree,
+            history: None,
         }
     }
 

@@ -9,6 +9,7 @@ use crate::config::Config;
 use crate::finding::{Finding, LineIndex};
 use crate::matcher::Matcher;
 use crate::source;
+use crate::source::history;
 
 #[derive(Clone, Debug)]
 pub struct ScanOptions {
@@ -19,6 +20,19 @@ pub struct ScanOptions {
     /// Worker threads; 0 picks one per core.
     pub threads: usize,
     pub show_secrets: bool,
+    pub history: HistoryMode,
+}
+
+/// Whether a scan reads git history as well as files.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HistoryMode {
+    /// Files, and the full history of every repository found at or under a root.
+    #[default]
+    Both,
+    /// Files only.
+    Off,
+    /// History only.
+    Only,
 }
 
 impl Default for ScanOptions {
@@ -29,6 +43,7 @@ impl Default for ScanOptions {
             max_file_size: 10 * 1024 * 1024,
             threads: 0,
             show_secrets: false,
+            history: HistoryMode::Both,
         }
     }
 }
@@ -43,6 +58,12 @@ pub struct Stats {
     pub skipped_symlinks: u64,
     pub skipped_allowlisted: u64,
     pub unreadable: u64,
+    /// Git repositories whose history was read.
+    pub repositories: u64,
+    pub commits: u64,
+    /// Unique history blobs read (each once, however many commits hold it).
+    pub blobs: u64,
+    pub blob_bytes: u64,
 }
 
 impl Stats {
@@ -54,6 +75,10 @@ impl Stats {
         self.skipped_symlinks += o.skipped_symlinks;
         self.skipped_allowlisted += o.skipped_allowlisted;
         self.unreadable += o.unreadable;
+        self.repositories += o.repositories;
+        self.commits += o.commits;
+        self.blobs += o.blobs;
+        self.blob_bytes += o.blob_bytes;
     }
 }
 
@@ -85,7 +110,7 @@ impl Report {
     /// Puts everything in the one order every output uses.
     pub fn finish(&mut self) {
         self.findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
-        self.findings.dedup_by(|a, b| a.sort_key() == b.sort_key());
+        self.findings.dedup_by(|a, b| a.sort_key() == b.sort_key() && a.history == b.history);
         self.errors.sort();
         self.errors.dedup();
         self.skipped.sort();
@@ -113,12 +138,20 @@ pub fn scan_blob(matcher: &Matcher, hay: &[u8], path: &str, show_secrets: bool, 
     }
 }
 
-/// Runs a filesystem scan of every root.
+/// Scans every root: its files, and the history of each git repository at or under it.
 pub fn scan(matcher: &Matcher, config: &Config, options: &ScanOptions) -> Report {
     let mut report = Report::default();
     let several = options.roots.len() > 1;
     for root in &options.roots {
-        report.merge(source::fs::scan_root(matcher, config, options, root, several));
+        let mut files = Report::default();
+        if options.history != HistoryMode::Only {
+            files = source::fs::scan_root(matcher, config, options, root, several);
+        }
+        if options.history != HistoryMode::Off {
+            let history = history::scan_root(matcher, config, options, root, several);
+            history::merge_into(&mut files, history);
+        }
+        report.merge(files);
     }
     report.finish();
     report

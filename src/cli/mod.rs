@@ -45,6 +45,12 @@ pub struct ScanArgs {
     /// Print secrets in full. Without this, every format shows only a redacted prefix.
     #[arg(long)]
     show_secrets: bool,
+    /// Scan files only, not git history.
+    #[arg(long, conflicts_with = "history_only")]
+    no_history: bool,
+    /// Scan git history only, not the files on disk.
+    #[arg(long)]
+    history_only: bool,
     /// Also scan files that .gitignore, .ignore and .git/info/exclude leave out.
     #[arg(long)]
     no_ignore: bool,

@@ -7,7 +7,7 @@ use keytrail::config::Config;
 use keytrail::matcher::Matcher;
 use keytrail::report::{EmitContext, Format};
 use keytrail::rules::{RuleSet, Severity};
-use keytrail::scan::{scan, Report, ScanOptions};
+use keytrail::scan::{scan, HistoryMode, Report, ScanOptions};
 use keytrail::source::fs::human_bytes;
 
 use super::{stdout_is_terminal, write_stdout, ScanArgs, Status};
@@ -27,6 +27,13 @@ pub fn run(args: ScanArgs) -> anyhow::Result<Status> {
         max_file_size: args.max_file_size,
         threads: args.threads,
         show_secrets: args.show_secrets,
+        history: if args.no_history {
+            HistoryMode::Off
+        } else if args.history_only {
+            HistoryMode::Only
+        } else {
+            HistoryMode::Both
+        },
     };
     let report = scan(&matcher, &config, &options);
 
@@ -110,9 +117,22 @@ fn summarize(report: &Report, seconds: f64, max_file_size: u64, colour: bool) {
         }
     }
     let skipped = if skipped.is_empty() { String::new() } else { format!("; skipped {}", skipped.join(", ")) };
+    let history = if st.repositories > 0 {
+        format!(
+            " and {} commit{} ({} unique blobs, {}) in {} repositor{}",
+            st.commits,
+            if st.commits == 1 { "" } else { "s" },
+            st.blobs,
+            human_bytes(st.blob_bytes),
+            st.repositories,
+            if st.repositories == 1 { "y" } else { "ies" }
+        )
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         err,
-        "keytrail: scanned {} file{} ({}) in {:.2}s: {findings}{skipped}",
+        "keytrail: scanned {} file{} ({}){history} in {:.2}s: {findings}{skipped}",
         st.files,
         if st.files == 1 { "" } else { "s" },
         human_bytes(st.bytes),

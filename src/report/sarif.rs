@@ -88,6 +88,16 @@ impl Emitter for Sarif {
                 if let Some(i) = index.get(f.rule_id.as_str()) {
                     result["ruleIndex"] = json!(i);
                 }
+                result["properties"]["source"] = json!(f.source);
+                if let Some(h) = &f.history {
+                    let props = &mut result["properties"];
+                    props["commit"] = json!(h.commit);
+                    props["author"] = json!(h.author);
+                    props["email"] = json!(h.email);
+                    props["date"] = json!(h.date);
+                    props["summary"] = json!(h.summary);
+                    props["present_at_head"] = json!(h.present_at_head);
+                }
                 result
             })
             .collect();

@@ -1,17 +1,19 @@
 use std::io::{self, Write};
 
 use super::{EmitContext, Emitter};
-use crate::finding::escape_control;
+use crate::finding::{escape_control, Finding, Source};
 use crate::rules::Severity;
 use crate::scan::Report;
 
-/// What a person reads in a terminal: one block per finding.
+/// What a person reads in a terminal: files first, then history findings grouped under the commit
+/// that introduced them.
 pub struct Text;
 
 const RESET: &str = "\x1b[0m";
 const BOLD: &str = "\x1b[1m";
 const DIM: &str = "\x1b[2m";
 const CYAN: &str = "\x1b[36m";
+const YELLOW: &str = "\x1b[33m";
 
 fn severity_colour(s: Severity) -> &'static str {
     match s {
@@ -25,37 +27,79 @@ fn severity_colour(s: Severity) -> &'static str {
 impl Emitter for Text {
     fn emit(&self, report: &Report, ctx: &EmitContext<'_>, out: &mut dyn Write) -> io::Result<()> {
         let paint = |code: &'static str| if ctx.color { code } else { "" };
-        let reset = paint(RESET);
-        for f in &report.findings {
-            writeln!(
-                out,
-                "{}{}:{}:{}{}  {}{}{}  {}{}{}",
-                paint(BOLD),
-                escape_control(&f.path),
-                f.line,
-                f.column,
-                reset,
-                paint(severity_colour(f.severity)),
-                f.severity,
-                reset,
-                paint(CYAN),
-                f.rule_id,
-                reset,
-            )?;
-            writeln!(out, "    {} · {} · {}", f.rule_name, f.nhi_kind.label(), f.provider)?;
-            writeln!(out, "    {}│{} {}", paint(DIM), reset, f.snippet)?;
-            if ctx.show_secrets {
-                // The snippet holds only the first line; a multi-line secret is printed whole.
-                let secret: Vec<String> = f.secret.lines().map(escape_control).collect();
-                let secret = secret.join("\n            ");
-                writeln!(out, "    secret: {secret}")?;
+        for f in report.findings.iter().filter(|f| f.source != Source::History) {
+            finding(f, ctx, out, "")?;
+        }
+        // History findings by commit, oldest first, each commit once.
+        let mut history: Vec<&Finding> = report.findings.iter().filter(|f| f.source == Source::History).collect();
+        history.sort_by(|a, b| {
+            let key = |f: &&Finding| f.history.as_ref().map(|h| (h.date.clone(), h.commit.clone()));
+            key(a).cmp(&key(b)).then_with(|| a.sort_key().cmp(&b.sort_key()))
+        });
+        let mut current: Option<&str> = None;
+        for f in history {
+            let Some(h) = &f.history else { continue };
+            if current != Some(h.commit.as_str()) {
+                current = Some(h.commit.as_str());
+                writeln!(
+                    out,
+                    "{}commit {}{}  {} <{}>  {}",
+                    paint(YELLOW),
+                    h.commit,
+                    paint(RESET),
+                    escape_control(&h.author),
+                    escape_control(&h.email),
+                    h.date
+                )?;
+                writeln!(out, "    {}", escape_control(&h.summary))?;
+                writeln!(out)?;
             }
-            if let Some(c) = &f.companion {
-                writeln!(out, "    {}{} at line {}: {}{}", paint(DIM), c.name, c.line, c.secret, reset)?;
-            }
-            writeln!(out, "    {}fingerprint {}{}", paint(DIM), f.fingerprint, reset)?;
-            writeln!(out)?;
+            finding(f, ctx, out, "    ")?;
         }
         Ok(())
     }
+}
+
+fn finding(f: &Finding, ctx: &EmitContext<'_>, out: &mut dyn Write, indent: &str) -> io::Result<()> {
+    let paint = |code: &'static str| if ctx.color { code } else { "" };
+    let reset = paint(RESET);
+    let place = match (&f.history, f.source) {
+        (Some(h), Source::History) if h.present_at_head => "  (still at HEAD)",
+        (Some(_), Source::History) => "  (history only)",
+        _ => "",
+    };
+    writeln!(
+        out,
+        "{indent}{}{}:{}:{}{reset}  {}{}{reset}  {}{}{reset}{place}",
+        paint(BOLD),
+        escape_control(&f.path),
+        f.line,
+        f.column,
+        paint(severity_colour(f.severity)),
+        f.severity,
+        paint(CYAN),
+        f.rule_id,
+    )?;
+    writeln!(out, "{indent}    {} · {} · {}", f.rule_name, f.nhi_kind.label(), f.provider)?;
+    writeln!(out, "{indent}    {}│{reset} {}", paint(DIM), f.snippet)?;
+    if ctx.show_secrets {
+        // The snippet holds only the first line; a multi-line secret is printed whole.
+        let secret: Vec<String> = f.secret.lines().map(escape_control).collect();
+        writeln!(out, "{indent}    secret: {}", secret.join(&format!("\n{indent}            ")))?;
+    }
+    if let Some(c) = &f.companion {
+        writeln!(out, "{indent}    {}{} at line {}: {}{reset}", paint(DIM), c.name, c.line, c.secret)?;
+    }
+    if let (Some(h), Source::Worktree) = (&f.history, f.source) {
+        writeln!(
+            out,
+            "{indent}    {}committed in {} by {} on {}{reset}",
+            paint(DIM),
+            &h.commit[..h.commit.len().min(12)],
+            escape_control(&h.author),
+            h.date
+        )?;
+    }
+    writeln!(out, "{indent}    {}fingerprint {}{reset}", paint(DIM), f.fingerprint)?;
+    writeln!(out)
 }

@@ -226,7 +226,7 @@ pub fn io_message(e: &std::io::Error) -> String {
     }
 }
 
-fn slash_path(p: &Path) -> String {
+pub fn slash_path(p: &Path) -> String {
     let s = p.to_string_lossy();
     if std::path::MAIN_SEPARATOR == '/' {
         s.into_owned()
@@ -235,7 +235,7 @@ fn slash_path(p: &Path) -> String {
     }
 }
 
-fn display_root(root: &Path) -> String {
+pub fn display_root(root: &Path) -> String {
     let s = slash_path(root);
     match s.strip_prefix("./") {
         Some(rest) if !rest.is_empty() => rest.to_string(),

@@ -1,2 +1,4 @@
 //! Where blobs come from.
 pub mod fs;
+pub mod git;
+pub mod history;

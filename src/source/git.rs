@@ -1,0 +1,457 @@
+//! Git history: every blob of every ref, each read and matched once, and each secret traced to the
+//! commit that introduced it at a path.
+//!
+//! Reading: `git cat-file --batch-all-objects --batch --unordered` streams every object in pack
+//! order, which is the fastest order to inflate a pack in (object-id order forces random access and
+//! repeated delta resolution). Blobs go through a bounded channel to matcher threads, so matching
+//! overlaps reading. This is the same work as the benchmark's floor, so the history scan can only
+//! be slower than the floor by what matching and provenance add.
+//!
+//! Provenance: a `git2` walk of every commit reachable from any ref, parents before children, with a
+//! tree diff against the first parent that never descends into an unchanged subtree. Only blobs
+//! that had matches are looked at. A secret is *introduced* at (commit, path) when the blob at that
+//! path holds its fingerprint and the blob at that path in every parent does not; a blob moved
+//! unchanged to a new path (a rename) introduces nothing. So a secret added, removed and added back
+//! is two findings, and the same blob in 10,000 later commits is one.
+use std::collections::{HashMap, HashSet};
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+
+use git2::{ObjectType, Oid, Repository, Sort, Tree};
+use serde::Serialize;
+
+use crate::finding::{Finding, LineIndex};
+use crate::matcher::Matcher;
+use crate::scan::{Notice, Report};
+
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    #[error("cannot run git ({0}); history scanning needs git on PATH")]
+    Spawn(std::io::Error),
+    #[error("{path}: malformed `git cat-file` output: {message}")]
+    Stream { path: String, message: String },
+}
+
+/// Where and when a secret entered the history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Provenance {
+    /// Full sha of the commit that introduced the secret at this path.
+    pub commit: String,
+    pub author: String,
+    pub email: String,
+    /// Author date, RFC 3339 with the author's offset.
+    pub date: String,
+    /// The commit message's first line.
+    pub summary: String,
+    /// Whether the same secret (same fingerprint) is in any file of HEAD's tree.
+    pub present_at_head: bool,
+}
+
+/// Findings of every blob that had any, keyed by blob id; their paths are filled in later.
+pub type BlobFindings = HashMap<Oid, Vec<Finding>>;
+
+/// What a history read saw.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct HistoryStats {
+    pub commits: u64,
+    pub blobs: u64,
+    pub blob_bytes: u64,
+}
+
+pub struct GitOptions {
+    pub max_blob_size: u64,
+    pub threads: usize,
+    pub show_secrets: bool,
+}
+
+/// Opens the repository that `path` is in (a work tree, a subfolder of one, or a bare repository).
+pub fn open(path: &Path) -> Option<Repository> {
+    Repository::discover(path).ok()
+}
+
+/// Reads every blob of the repository once, in pack order, and matches it.
+pub fn scan_all_blobs(
+    repo: &Repository,
+    matcher: &Matcher,
+    opts: &GitOptions,
+    report: &mut Report,
+) -> Result<BlobFindings, GitError> {
+    let git_dir = repo.path().to_path_buf();
+    let mut child = Command::new("git")
+        .arg("--git-dir")
+        .arg(&git_dir)
+        .args(["cat-file", "--batch-all-objects", "--batch", "--unordered"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(GitError::Spawn)?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| GitError::Stream { path: git_dir.display().to_string(), message: "no stdout".into() })?;
+    let threads =
+        if opts.threads == 0 { std::thread::available_parallelism().map_or(2, |n| n.get()) } else { opts.threads };
+    let results: Mutex<BlobFindings> = Mutex::new(HashMap::new());
+    let (tx, rx) = crossbeam_channel::bounded::<(Oid, Vec<u8>)>(threads * 8);
+    let mut stats = HistoryStats::default();
+    let read_result = std::thread::scope(|s| {
+        for _ in 0..threads {
+            let rx = rx.clone();
+            let results = &results;
+            s.spawn(move || {
+                let mut local: Vec<(Oid, Vec<Finding>)> = Vec::new();
+                for (oid, data) in rx {
+                    let found = match_blob(matcher, &data, opts.show_secrets);
+                    if !found.is_empty() {
+                        local.push((oid, found));
+                    }
+                }
+                if let Ok(mut r) = results.lock() {
+                    r.extend(local);
+                }
+            });
+        }
+        drop(rx);
+        let r = read_stream(stdout, opts.max_blob_size, &tx, &mut stats, &git_dir);
+        drop(tx);
+        r
+    });
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut stderr);
+    }
+    let status = child.wait().map_err(GitError::Spawn)?;
+    read_result?;
+    if !status.success() {
+        // A corrupt object stops cat-file; what was read is kept and the damage is named.
+        report.errors.push(Notice {
+            path: git_dir.display().to_string(),
+            message: format!("git cat-file failed: {}", stderr.trim()),
+        });
+    }
+    report.stats.blobs += stats.blobs;
+    report.stats.blob_bytes += stats.blob_bytes;
+    Ok(results.into_inner().unwrap_or_else(|p| p.into_inner()))
+}
+
+/// Parses `<oid> <type> <size>\n<content>\n` records, sending blobs to the matchers.
+fn read_stream(
+    stdout: impl Read,
+    max_blob_size: u64,
+    tx: &crossbeam_channel::Sender<(Oid, Vec<u8>)>,
+    stats: &mut HistoryStats,
+    git_dir: &Path,
+) -> Result<(), GitError> {
+    let bad = |message: String| GitError::Stream { path: git_dir.display().to_string(), message };
+    let mut reader = BufReader::with_capacity(1 << 20, stdout);
+    let mut header = Vec::new();
+    loop {
+        header.clear();
+        let n = reader.read_until(b'\n', &mut header).map_err(|e| bad(e.to_string()))?;
+        if n == 0 {
+            return Ok(());
+        }
+        let line = String::from_utf8_lossy(&header);
+        let mut parts = line.trim_end().split(' ');
+        let (Some(oid), Some(kind), Some(size)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(bad(format!("unexpected header {:?}", line.trim_end())));
+        };
+        let size: u64 = size.parse().map_err(|_| bad(format!("bad size in {:?}", line.trim_end())))?;
+        let oid = Oid::from_str(oid).map_err(|e| bad(e.to_string()))?;
+        if kind == "blob" && size <= max_blob_size {
+            let mut data = vec![0; size as usize];
+            reader.read_exact(&mut data).map_err(|e| bad(e.to_string()))?;
+            stats.blobs += 1;
+            stats.blob_bytes += size;
+            if tx.send((oid, data)).is_err() {
+                return Ok(());
+            }
+        } else {
+            std::io::copy(&mut (&mut reader).take(size), &mut std::io::sink()).map_err(|e| bad(e.to_string()))?;
+        }
+        let mut nl = [0u8; 1];
+        reader.read_exact(&mut nl).map_err(|e| bad(e.to_string()))?;
+    }
+}
+
+/// Matches one blob; binary blobs (a NUL in the first 8 KiB) are passed over.
+pub fn match_blob(matcher: &Matcher, data: &[u8], show_secrets: bool) -> Vec<Finding> {
+    if memchr::memchr(0, &data[..data.len().min(8192)]).is_some() {
+        return Vec::new();
+    }
+    let Ok(matches) = matcher.find(data) else { return Vec::new() };
+    if matches.is_empty() {
+        return Vec::new();
+    }
+    let lines = LineIndex::new(data);
+    matches.iter().map(|m| Finding::new(matcher.rule(m.rule), m, data, &lines, String::new(), show_secrets)).collect()
+}
+
+/// One change between a commit's tree and its first parent's.
+struct Change {
+    path: Vec<u8>,
+    old: Option<Oid>,
+    new: Option<Oid>,
+}
+
+/// Collects blob changes between two trees, skipping identical subtrees.
+fn diff_trees(
+    repo: &Repository,
+    old: Option<&Tree>,
+    new: Option<&Tree>,
+    prefix: &[u8],
+    out: &mut Vec<Change>,
+) -> Result<(), git2::Error> {
+    let mut old_entries: HashMap<Vec<u8>, (Oid, Option<ObjectType>)> = HashMap::new();
+    if let Some(t) = old {
+        for e in t.iter() {
+            old_entries.insert(e.name_bytes().to_vec(), (e.id(), e.kind()));
+        }
+    }
+    let join = |name: &[u8]| {
+        let mut p = prefix.to_vec();
+        if !p.is_empty() {
+            p.push(b'/');
+        }
+        p.extend_from_slice(name);
+        p
+    };
+    if let Some(t) = new {
+        for e in t.iter() {
+            let name = e.name_bytes();
+            let before = old_entries.remove(name);
+            if before.is_some_and(|(id, _)| id == e.id()) {
+                continue;
+            }
+            let path = join(name);
+            let old_blob = before.filter(|(_, k)| *k == Some(ObjectType::Blob)).map(|(id, _)| id);
+            let old_tree = before.filter(|(_, k)| *k == Some(ObjectType::Tree)).map(|(id, _)| id);
+            match e.kind() {
+                Some(ObjectType::Blob) => out.push(Change { path: path.clone(), old: old_blob, new: Some(e.id()) }),
+                Some(ObjectType::Tree) => {
+                    let sub = repo.find_tree(e.id())?;
+                    let old_sub = old_tree.map(|id| repo.find_tree(id)).transpose()?;
+                    diff_trees(repo, old_sub.as_ref(), Some(&sub), &path, out)?;
+                }
+                _ => {}
+            }
+            if e.kind() != Some(ObjectType::Blob) {
+                if let Some(ob) = old_blob {
+                    out.push(Change { path: path.clone(), old: Some(ob), new: None });
+                }
+            }
+            if e.kind() != Some(ObjectType::Tree) {
+                if let Some(ot) = old_tree {
+                    let old_sub = repo.find_tree(ot)?;
+                    diff_trees(repo, Some(&old_sub), None, &path, out)?;
+                }
+            }
+        }
+    }
+    for (name, (id, kind)) in old_entries {
+        let path = join(&name);
+        match kind {
+            Some(ObjectType::Blob) => out.push(Change { path, old: Some(id), new: None }),
+            Some(ObjectType::Tree) => {
+                let sub = repo.find_tree(id)?;
+                diff_trees(repo, Some(&sub), None, &path, out)?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Every commit reachable from any ref (and HEAD), parents before children.
+pub fn all_commits(repo: &Repository) -> Result<Vec<Oid>, git2::Error> {
+    let mut walk = repo.revwalk()?;
+    walk.set_sorting(Sort::TOPOLOGICAL | Sort::REVERSE)?;
+    let mut pushed = false;
+    if let Ok(head) = repo.head() {
+        if let Ok(c) = head.peel_to_commit() {
+            walk.push(c.id())?;
+            pushed = true;
+        }
+    }
+    for r in repo.references()?.flatten() {
+        if let Ok(c) = r.peel_to_commit() {
+            walk.push(c.id())?;
+            pushed = true;
+        }
+    }
+    if !pushed {
+        return Ok(Vec::new());
+    }
+    walk.collect()
+}
+
+/// Finds where each matched secret entered the history among `commits` (parents first).
+/// `findings_of` gives a blob's findings (or none).
+pub fn introductions(
+    repo: &Repository,
+    commits: &[Oid],
+    mut findings_of: impl FnMut(Oid) -> Option<Vec<Finding>>,
+    report: &mut Report,
+) -> Vec<Finding> {
+    let repo_path = repo.path().to_path_buf();
+    let mut out = Vec::new();
+    let mut changes = Vec::new();
+    let mut fps_cache: HashMap<Oid, HashSet<String>> = HashMap::new();
+    let mut fingerprints = |oid: Oid, findings_of: &mut dyn FnMut(Oid) -> Option<Vec<Finding>>| -> HashSet<String> {
+        fps_cache
+            .entry(oid)
+            .or_insert_with(|| findings_of(oid).unwrap_or_default().into_iter().map(|f| f.fingerprint).collect())
+            .clone()
+    };
+    for &cid in commits {
+        let commit = match repo.find_commit(cid) {
+            Ok(c) => c,
+            Err(e) => {
+                report.errors.push(Notice {
+                    path: repo_path.display().to_string(),
+                    message: format!("commit {cid}: {}", e.message()),
+                });
+                continue;
+            }
+        };
+        let tree = match commit.tree() {
+            Ok(t) => t,
+            Err(e) => {
+                report.errors.push(Notice {
+                    path: repo_path.display().to_string(),
+                    message: format!("commit {cid}: {}", e.message()),
+                });
+                continue;
+            }
+        };
+        let parents: Vec<Tree> = commit.parents().filter_map(|p| p.tree().ok()).collect();
+        changes.clear();
+        if let Err(e) = diff_trees(repo, parents.first(), Some(&tree), b"", &mut changes) {
+            report.errors.push(Notice {
+                path: repo_path.display().to_string(),
+                message: format!("commit {cid}: {}", e.message()),
+            });
+            continue;
+        }
+        let removed: HashSet<Oid> = changes.iter().filter(|c| c.new.is_none()).filter_map(|c| c.old).collect();
+        let mut provenance: Option<Provenance> = None;
+        for change in &changes {
+            let Some(new) = change.new else { continue };
+            let Some(found) = findings_of(new) else { continue };
+            if found.is_empty() || removed.contains(&new) {
+                continue;
+            }
+            let mut before: HashSet<String> = change.old.map(|o| fingerprints(o, &mut findings_of)).unwrap_or_default();
+            for other in parents.iter().skip(1) {
+                if let Ok(entry) = other.get_path(Path::new(&*String::from_utf8_lossy(&change.path))) {
+                    if entry.kind() == Some(ObjectType::Blob) {
+                        before.extend(fingerprints(entry.id(), &mut findings_of));
+                    }
+                }
+            }
+            let path = String::from_utf8_lossy(&change.path).into_owned();
+            for mut f in found {
+                if before.contains(&f.fingerprint) {
+                    continue;
+                }
+                let p = provenance.get_or_insert_with(|| provenance_of(&commit));
+                f.path = path.clone();
+                f.history = Some(p.clone());
+                out.push(f);
+            }
+        }
+    }
+    out
+}
+
+fn provenance_of(commit: &git2::Commit) -> Provenance {
+    let author = commit.author();
+    let when = author.when();
+    Provenance {
+        commit: commit.id().to_string(),
+        author: String::from_utf8_lossy(author.name_bytes()).into_owned(),
+        email: String::from_utf8_lossy(author.email_bytes()).into_owned(),
+        date: rfc3339(when.seconds(), when.offset_minutes()),
+        summary: commit.summary_bytes().map(|s| String::from_utf8_lossy(s).into_owned()).unwrap_or_default(),
+        present_at_head: false,
+    }
+}
+
+/// Fingerprints of every secret in HEAD's tree.
+pub fn fingerprints_at_head(repo: &Repository, blobs: &BlobFindings) -> HashSet<String> {
+    let mut fps = HashSet::new();
+    let Ok(tree) = repo.head().and_then(|h| h.peel_to_tree()) else { return fps };
+    let _ = tree.walk(git2::TreeWalkMode::PreOrder, |_, entry| {
+        if let Some(found) = blobs.get(&entry.id()) {
+            fps.extend(found.iter().map(|f| f.fingerprint.clone()));
+        }
+        git2::TreeWalkResult::Ok
+    });
+    fps
+}
+
+/// `YYYY-MM-DDTHH:MM:SS±HH:MM` for a unix time at an offset, without a date library.
+pub fn rfc3339(seconds: i64, offset_minutes: i32) -> String {
+    let local = seconds + offset_minutes as i64 * 60;
+    let days = local.div_euclid(86_400);
+    let secs = local.rem_euclid(86_400);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let sign = if offset_minutes < 0 { '-' } else { '+' };
+    let off = offset_minutes.abs();
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}{sign}{:02}:{:02}",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60,
+        off / 60,
+        off % 60
+    )
+}
+
+/// Repositories at or under `dir`: work trees (a `.git` folder or file) and bare repositories.
+pub fn find_repositories(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let is_bare = d.join("HEAD").is_file() && d.join("objects").is_dir() && d.join("refs").is_dir();
+        if d.join(".git").exists() || is_bare {
+            found.push(d.clone());
+        }
+        if is_bare {
+            continue;
+        }
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for e in entries.flatten() {
+            let Ok(ft) = e.file_type() else { continue };
+            if ft.is_dir() && e.file_name() != ".git" {
+                stack.push(e.path());
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rfc3339;
+
+    #[test]
+    fn dates() {
+        assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00+00:00");
+        assert_eq!(rfc3339(1_700_000_000, 60), "2023-11-14T23:13:20+01:00");
+        assert_eq!(rfc3339(951_782_400, -330), "2000-02-28T18:30:00-05:30");
+    }
+}

@@ -1,0 +1,198 @@
+//! History scanning against real repositories built at test time with `git`.
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::{keytrail, write, Fake};
+use serde_json::Value;
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "Ada Dev")
+        .env("GIT_AUTHOR_EMAIL", "ada@example.test")
+        .env("GIT_COMMITTER_NAME", "Ada Dev")
+        .env("GIT_COMMITTER_EMAIL", "ada@example.test")
+        .env("GIT_AUTHOR_DATE", "2025-03-01T12:00:00+01:00")
+        .env("GIT_COMMITTER_DATE", "2025-03-01T12:00:00+01:00")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn repo() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    git(dir.path(), &["init", "-q", "-b", "main"]);
+    dir
+}
+
+fn commit_all(dir: &Path, message: &str) -> String {
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "--allow-empty", "-m", message]);
+    git(dir, &["rev-parse", "HEAD"])
+}
+
+fn scan_json(dir: &Path, extra: &[&str]) -> Value {
+    let out = keytrail().args(["scan", "-q", "--format", "json"]).args(extra).current_dir(dir).output().unwrap();
+    assert!(out.status.code().unwrap() <= 1, "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn findings(v: &Value) -> Vec<Value> {
+    v["findings"].as_array().unwrap().clone()
+}
+
+#[test]
+fn secret_added_then_removed_is_found_with_its_commit() {
+    let r = repo();
+    let token = Fake::new(1).github_pat();
+    write(r.path(), "app.cfg", "name = demo\n");
+    commit_all(r.path(), "start");
+    write(r.path(), "app.cfg", format!("name = demo\ntoken = {token}\n"));
+    let added = commit_all(r.path(), "add a token");
+    write(r.path(), "app.cfg", "name = demo\n");
+    commit_all(r.path(), "remove the token");
+
+    let v = scan_json(r.path(), &[]);
+    let f = findings(&v);
+    assert_eq!(f.len(), 1, "{f:#?}");
+    let f = &f[0];
+    assert_eq!(f["source"], "history");
+    assert_eq!(f["commit"], added.as_str());
+    assert_eq!(f["author"], "Ada Dev");
+    assert_eq!(f["email"], "ada@example.test");
+    assert_eq!(f["date"], "2025-03-01T12:00:00+01:00");
+    assert_eq!(f["summary"], "add a token");
+    assert_eq!(f["path"], "app.cfg");
+    assert_eq!(f["line"], 2);
+    assert_eq!(f["present_at_head"], false);
+    assert_eq!(v["stats"]["commits"], 3);
+}
+
+#[test]
+fn secret_on_an_unmerged_branch_is_found() {
+    let r = repo();
+    write(r.path(), "README", "hi\n");
+    commit_all(r.path(), "init");
+    git(r.path(), &["checkout", "-q", "-b", "feature"]);
+    write(r.path(), "deploy.sh", format!("export STRIPE_KEY={}\n", Fake::new(2).stripe_live()));
+    let c = commit_all(r.path(), "wip");
+    git(r.path(), &["checkout", "-q", "main"]);
+    let f = findings(&scan_json(r.path(), &[]));
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0]["commit"], c.as_str());
+    assert_eq!(f[0]["rule_id"], "stripe-secret-key");
+}
+
+#[test]
+fn rename_is_not_a_new_finding_but_a_changed_copy_is() {
+    let r = repo();
+    let token = Fake::new(3).github_pat();
+    write(r.path(), "a.cfg", format!("token = {token}\n"));
+    let first = commit_all(r.path(), "add");
+    git(r.path(), &["mv", "a.cfg", "b.cfg"]);
+    commit_all(r.path(), "rename");
+    for i in 0..20 {
+        write(r.path(), "other.txt", format!("{i}\n"));
+        commit_all(r.path(), &format!("unrelated {i}"));
+    }
+    let f = findings(&scan_json(r.path(), &["--history-only"]));
+    assert_eq!(f.len(), 1, "a rename and later commits must not add findings: {f:#?}");
+    assert_eq!(f[0]["commit"], first.as_str());
+    assert_eq!(f[0]["path"], "a.cfg");
+    assert_eq!(f[0]["present_at_head"], true);
+
+    git(r.path(), &["mv", "b.cfg", "c.cfg"]);
+    write(r.path(), "c.cfg", format!("# moved and edited\ntoken = {token}\n"));
+    let changed = commit_all(r.path(), "move and edit");
+    let f = findings(&scan_json(r.path(), &["--history-only"]));
+    assert_eq!(f.len(), 2, "{f:#?}");
+    let second = f.iter().find(|x| x["path"] == "c.cfg").expect("c.cfg finding");
+    assert_eq!(second["commit"], changed.as_str());
+    assert_eq!(second["line"], 2);
+}
+
+#[test]
+fn removed_and_added_back_is_two_findings() {
+    let r = repo();
+    let line = format!("token = {}\n", Fake::new(4).github_pat());
+    write(r.path(), "a.cfg", &line);
+    let one = commit_all(r.path(), "add");
+    write(r.path(), "a.cfg", "gone\n");
+    commit_all(r.path(), "remove");
+    write(r.path(), "a.cfg", &line);
+    let two = commit_all(r.path(), "add back");
+    let f = findings(&scan_json(r.path(), &["--history-only"]));
+    let commits: Vec<&str> = f.iter().map(|x| x["commit"].as_str().unwrap()).collect();
+    assert_eq!(f.len(), 2, "{f:#?}");
+    assert!(commits.contains(&one.as_str()) && commits.contains(&two.as_str()));
+}
+
+#[test]
+fn working_tree_finding_carries_its_commit_and_is_not_repeated() {
+    let r = repo();
+    write(r.path(), "svc/.env", format!("SLACK_BOT_TOKEN={}\n", Fake::new(5).slack_bot()));
+    let c = commit_all(r.path(), "config");
+    let f = findings(&scan_json(r.path(), &[]));
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!(f[0]["source"], "worktree");
+    assert_eq!(f[0]["commit"], c.as_str());
+    assert_eq!(f[0]["present_at_head"], true);
+
+    let files_only = findings(&scan_json(r.path(), &["--no-history"]));
+    assert_eq!(files_only.len(), 1);
+    assert!(files_only[0].get("commit").is_none());
+}
+
+#[test]
+fn a_folder_of_repositories_is_swept_in_one_command() {
+    let top = tempfile::tempdir().unwrap();
+    let mut fake = Fake::new(6);
+    for name in ["alpha", "beta", "gamma"] {
+        let d = top.path().join(name);
+        std::fs::create_dir(&d).unwrap();
+        git(&d, &["init", "-q", "-b", "main"]);
+        write(&d, "secret.txt", format!("token = {}\n", fake.github_pat()));
+        commit_all(&d, "add");
+        write(&d, "secret.txt", "clean\n");
+        commit_all(&d, "clean");
+    }
+    write(top.path(), "loose/notes.txt", format!("stripe = {}\n", fake.stripe_live()));
+    let v = scan_json(top.path(), &[]);
+    let mut paths: Vec<String> = findings(&v).iter().map(|f| f["path"].as_str().unwrap().to_string()).collect();
+    paths.sort();
+    assert_eq!(paths, ["alpha/secret.txt", "beta/secret.txt", "gamma/secret.txt", "loose/notes.txt"]);
+    assert_eq!(v["stats"]["repositories"], 3);
+}
+
+#[test]
+fn bare_repository_history_is_scanned() {
+    let r = repo();
+    write(r.path(), "k.txt", format!("t = {}\n", Fake::new(7).github_pat()));
+    let c = commit_all(r.path(), "add");
+    let bare = tempfile::tempdir().unwrap();
+    let bare_path = bare.path().join("mirror.git");
+    git(r.path(), &["clone", "-q", "--bare", ".", bare_path.to_str().unwrap()]);
+    let f = findings(&scan_json(&bare_path, &[]));
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!(f[0]["commit"], c.as_str());
+}
+
+#[test]
+fn history_text_output_groups_by_commit() {
+    let r = repo();
+    write(r.path(), "a.txt", format!("t = {}\n", Fake::new(8).github_pat()));
+    commit_all(r.path(), "first secret");
+    write(r.path(), "a.txt", "clean\n");
+    commit_all(r.path(), "clean up");
+    let out = keytrail().args(["scan", "-q"]).current_dir(r.path()).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let commit = git(r.path(), &["rev-parse", "HEAD~1"]);
+    let text = text.replace(&commit, "<commit>");
+    insta::assert_snapshot!("history_text", text);
+}
