@@ -21,6 +21,8 @@ pub struct ScanOptions {
     pub threads: usize,
     pub show_secrets: bool,
     pub history: HistoryMode,
+    /// Scan only this part of the history of the first root's repository.
+    pub selection: Option<history::Selection>,
 }
 
 /// Whether a scan reads git history as well as files.
@@ -44,6 +46,7 @@ impl Default for ScanOptions {
             threads: 0,
             show_secrets: false,
             history: HistoryMode::Both,
+            selection: None,
         }
     }
 }
@@ -141,6 +144,10 @@ pub fn scan_blob(matcher: &Matcher, hay: &[u8], path: &str, show_secrets: bool, 
 /// Scans every root: its files, and the history of each git repository at or under it.
 pub fn scan(matcher: &Matcher, config: &Config, options: &ScanOptions) -> Report {
     let mut report = Report::default();
+    if let Some(selection) = &options.selection {
+        let root = options.roots.first().cloned().unwrap_or_else(|| PathBuf::from("."));
+        return history::scan_selection(matcher, config, options, &root, selection);
+    }
     let several = options.roots.len() > 1;
     for root in &options.roots {
         let mut files = Report::default();

@@ -196,3 +196,107 @@ fn history_text_output_groups_by_commit() {
     let text = text.replace(&commit, "<commit>");
     insta::assert_snapshot!("history_text", text);
 }
+
+#[test]
+fn staged_sees_the_index_not_the_working_tree() {
+    let r = repo();
+    let mut fake = Fake::new(20);
+    let committed = fake.github_pat();
+    write(r.path(), "old.cfg", format!("token = {committed}\n"));
+    commit_all(r.path(), "already committed");
+    // Staged: a new secret in a new file, and an edit to the old file that leaves its secret alone.
+    let staged = fake.stripe_live();
+    write(r.path(), "new.py", format!("KEY = \"{staged}\"\n"));
+    write(r.path(), "old.cfg", format!("# comment\ntoken = {committed}\n"));
+    git(r.path(), &["add", "new.py", "old.cfg"]);
+    // Unstaged: a secret only in the working tree.
+    write(r.path(), "new.py", format!("KEY = \"{staged}\"\nOTHER = \"{}\"\n", fake.slack_bot()));
+
+    let f = findings(&scan_json(r.path(), &["--staged"]));
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!(f[0]["path"], "new.py");
+    assert_eq!(f[0]["rule_id"], "stripe-secret-key");
+    assert_eq!(f[0]["source"], "staged");
+}
+
+#[test]
+fn staged_works_before_the_first_commit() {
+    let r = repo();
+    write(r.path(), "a.env", format!("TOKEN={}\n", Fake::new(21).github_pat()));
+    git(r.path(), &["add", "a.env"]);
+    let out = keytrail().args(["scan", "--staged"]).current_dir(r.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    keytrail().args(["scan", "--staged", "-q"]).current_dir(tempfile::tempdir().unwrap().path()).assert().code(2);
+}
+
+#[test]
+fn range_reports_exactly_what_its_commits_introduce() {
+    let r = repo();
+    let mut fake = Fake::new(30);
+    write(r.path(), "base.cfg", format!("t = {}\n", fake.github_pat()));
+    let base = commit_all(r.path(), "base has a secret");
+    write(r.path(), "feature.cfg", format!("t = {}\n", fake.stripe_live()));
+    let c1 = commit_all(r.path(), "feature secret");
+    write(r.path(), "base.cfg", "t = removed\n");
+    commit_all(r.path(), "remove the base secret");
+
+    for spec in [format!("{base}..HEAD"), format!("{base}...HEAD")] {
+        let f = findings(&scan_json(r.path(), &["--range", &spec]));
+        assert_eq!(f.len(), 1, "{spec}: {f:#?}");
+        assert_eq!(f[0]["commit"], c1.as_str());
+        assert_eq!(f[0]["path"], "feature.cfg");
+        assert_eq!(f[0]["present_at_head"], true);
+    }
+    // A new branch: an all-zero base means commits no other ref has.
+    git(r.path(), &["branch", "old", &base]);
+    git(r.path(), &["checkout", "-q", "-b", "topic"]);
+    git(r.path(), &["branch", "-D", "main"]);
+    let zero = "0".repeat(40);
+    let f = findings(&scan_json(r.path(), &["--range", &format!("{zero}..HEAD")]));
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!(f[0]["commit"], c1.as_str());
+
+    keytrail().args(["scan", "--range", "nonsense"]).current_dir(r.path()).assert().code(2);
+}
+
+#[test]
+fn pre_push_scans_only_what_the_remote_lacks() {
+    let remote = tempfile::tempdir().unwrap();
+    git(remote.path(), &["init", "-q", "--bare", "-b", "main"]);
+    let r = repo();
+    let mut fake = Fake::new(40);
+    write(r.path(), "a.cfg", format!("t = {}\n", fake.github_pat()));
+    commit_all(r.path(), "pushed before");
+    git(r.path(), &["remote", "add", "origin", remote.path().to_str().unwrap()]);
+    git(r.path(), &["push", "-q", "origin", "main"]);
+    let pushed = git(r.path(), &["rev-parse", "HEAD"]);
+    write(r.path(), "b.cfg", format!("t = {}\n", fake.stripe_live()));
+    let local = commit_all(r.path(), "new secret");
+
+    let stdin = format!("refs/heads/main {local} refs/heads/main {pushed}\n");
+    let out = keytrail()
+        .args(["hook", "pre-push", "origin", "url"])
+        .write_stdin(stdin)
+        .current_dir(r.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("b.cfg") && !text.contains("a.cfg"), "{text}");
+
+    // A new branch: the remote sha is zero; what origin's tracking refs have is not rescanned.
+    let zero = "0".repeat(40);
+    let stdin = format!("refs/heads/topic {local} refs/heads/topic {zero}\n");
+    let out = keytrail()
+        .args(["hook", "pre-push", "origin", "url"])
+        .write_stdin(stdin)
+        .current_dir(r.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("b.cfg") && !text.contains("a.cfg"), "{text}");
+
+    // A deletion pushes nothing.
+    let stdin = format!("(delete) {zero} refs/heads/topic {local}\n");
+    keytrail().args(["hook", "pre-push", "origin"]).write_stdin(stdin).current_dir(r.path()).assert().code(0);
+}

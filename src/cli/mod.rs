@@ -29,6 +29,21 @@ enum Command {
     /// List or validate detection rules.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Git hooks.
+    #[command(subcommand)]
+    Hook(HookCommand),
+}
+
+#[derive(Subcommand)]
+enum HookCommand {
+    /// Scan the commits `git push` is sending that the remote does not have. Reads git's
+    /// pre-push lines (`<local ref> <local sha> <remote ref> <remote sha>`) from standard input.
+    PrePush {
+        /// The remote's name, as git passes it.
+        remote: Option<String>,
+        /// The remote's URL, as git passes it (unused).
+        url: Option<String>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -45,6 +60,13 @@ pub struct ScanArgs {
     /// Print secrets in full. Without this, every format shows only a redacted prefix.
     #[arg(long)]
     show_secrets: bool,
+    /// Scan only what the index adds over HEAD: the content of the next commit.
+    #[arg(long, conflicts_with_all = ["range", "no_history", "history_only"])]
+    staged: bool,
+    /// Scan only the secrets introduced by the commits of BASE..HEAD (or BASE...HEAD, from their
+    /// merge base); an all-zero BASE means the commits no other ref has.
+    #[arg(long, value_name = "BASE..HEAD", conflicts_with_all = ["no_history", "history_only"])]
+    range: Option<String>,
     /// Scan files only, not git history.
     #[arg(long, conflicts_with = "history_only")]
     no_history: bool,
@@ -69,6 +91,18 @@ pub struct ScanArgs {
     /// Print no summary on standard error.
     #[arg(short, long)]
     quiet: bool,
+}
+
+impl ScanArgs {
+    /// The defaults of `keytrail scan`, for commands that scan without taking its flags.
+    fn parse_from_defaults() -> ScanArgs {
+        #[derive(Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            args: ScanArgs,
+        }
+        Wrapper::parse_from(["keytrail"]).args
+    }
 }
 
 #[derive(Subcommand)]
@@ -125,7 +159,12 @@ impl From<Status> for ExitCode {
 pub fn run() -> anyhow::Result<Status> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Scan(args) => scan::run(args),
+        Command::Scan(args) => scan::run(args, None),
+        Command::Hook(HookCommand::PrePush { remote, url: _ }) => {
+            let updates = scan::read_push_lines(io::stdin().lock())?;
+            let selection = keytrail::source::history::Selection::Push { updates, remote };
+            scan::run(ScanArgs::parse_from_defaults(), Some(selection))
+        }
         Command::Rules(RulesCommand::List { format }) => rules::list(format),
         Command::Rules(RulesCommand::Check { files }) => rules::check(&files),
     }

@@ -9,13 +9,24 @@ use keytrail::report::{EmitContext, Format};
 use keytrail::rules::{RuleSet, Severity};
 use keytrail::scan::{scan, HistoryMode, Report, ScanOptions};
 use keytrail::source::fs::human_bytes;
+use keytrail::source::history::Selection;
 
 use super::{stdout_is_terminal, write_stdout, ScanArgs, Status};
 
 /// How many skipped inputs are named one by one before the rest are only counted.
 const SKIPPED_SHOWN: usize = 20;
 
-pub fn run(args: ScanArgs) -> anyhow::Result<Status> {
+pub fn run(args: ScanArgs, selection: Option<Selection>) -> anyhow::Result<Status> {
+    let selection =
+        selection.or_else(
+            || {
+                if args.staged {
+                    Some(Selection::Staged)
+                } else {
+                    args.range.clone().map(Selection::Range)
+                }
+            },
+        );
     let started = Instant::now();
     let first_root = args.paths.first().cloned().unwrap_or_else(|| ".".into());
     let config = Config::discover(args.config.as_deref(), &first_root)?;
@@ -34,6 +45,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<Status> {
         } else {
             HistoryMode::Both
         },
+        selection,
     };
     let report = scan(&matcher, &config, &options);
 
@@ -138,4 +150,24 @@ fn summarize(report: &Report, seconds: f64, max_file_size: u64, colour: bool) {
         human_bytes(st.bytes),
         seconds
     );
+}
+
+/// Parses git's pre-push input: `<local ref> <local sha> <remote ref> <remote sha>` per line.
+pub fn read_push_lines(input: impl io::BufRead) -> anyhow::Result<Vec<(String, Option<String>)>> {
+    let mut updates = Vec::new();
+    for (n, line) in input.lines().enumerate() {
+        let line = line.context("cannot read the pre-push lines on standard input")?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let [_, local, _, remote] = fields[..] else {
+            anyhow::bail!(
+                "pre-push input line {}: expected `<local ref> <local sha> <remote ref> <remote sha>`, got {line:?}",
+                n + 1
+            );
+        };
+        updates.push((local.to_string(), Some(remote.to_string())));
+    }
+    Ok(updates)
 }

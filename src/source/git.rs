@@ -444,6 +444,168 @@ pub fn find_repositories(dir: &Path) -> Vec<PathBuf> {
     found
 }
 
+/// Reads and matches blobs on demand, each once: for scans of a few commits or the index, where
+/// streaming every object would be wasted work.
+pub struct LazyBlobs<'r> {
+    repo: &'r Repository,
+    matcher: &'r Matcher,
+    max_blob_size: u64,
+    show_secrets: bool,
+    cache: HashMap<Oid, Vec<Finding>>,
+    pub blobs: u64,
+    pub blob_bytes: u64,
+}
+
+impl<'r> LazyBlobs<'r> {
+    pub fn new(repo: &'r Repository, matcher: &'r Matcher, max_blob_size: u64, show_secrets: bool) -> Self {
+        LazyBlobs { repo, matcher, max_blob_size, show_secrets, cache: HashMap::new(), blobs: 0, blob_bytes: 0 }
+    }
+
+    pub fn findings(&mut self, oid: Oid) -> Vec<Finding> {
+        if let Some(f) = self.cache.get(&oid) {
+            return f.clone();
+        }
+        let found = match self.repo.find_blob(oid) {
+            Ok(b) if (b.size() as u64) <= self.max_blob_size => {
+                self.blobs += 1;
+                self.blob_bytes += b.size() as u64;
+                match_blob(self.matcher, b.content(), self.show_secrets)
+            }
+            _ => Vec::new(),
+        };
+        self.cache.insert(oid, found.clone());
+        found
+    }
+}
+
+/// A commit selection: everything reachable from `include` and from none of `exclude`.
+pub fn commits_between(repo: &Repository, include: &[Oid], exclude: &[Oid]) -> Result<Vec<Oid>, git2::Error> {
+    let mut walk = repo.revwalk()?;
+    walk.set_sorting(Sort::TOPOLOGICAL | Sort::REVERSE)?;
+    for &i in include {
+        walk.push(i)?;
+    }
+    for &e in exclude {
+        walk.hide(e)?;
+    }
+    walk.collect()
+}
+
+/// The commits a `BASE..HEAD` or `BASE...HEAD` range introduces. `BASE...HEAD` starts from their
+/// merge base (what a pull request adds); an all-zero BASE (a new branch) means every commit of
+/// HEAD that no other ref reaches.
+pub fn range_commits(repo: &Repository, spec: &str) -> Result<(Vec<Oid>, Oid), String> {
+    let (base, head, symmetric) = match spec.split_once("...") {
+        Some((b, h)) => (b, h, true),
+        None => match spec.split_once("..") {
+            Some((b, h)) => (b, h, false),
+            None => return Err(format!("`{spec}` is not a range: use BASE..HEAD or BASE...HEAD")),
+        },
+    };
+    let resolve = |rev: &str| -> Result<Oid, String> {
+        let rev = if rev.is_empty() { "HEAD" } else { rev };
+        repo.revparse_single(rev)
+            .and_then(|o| o.peel_to_commit())
+            .map(|c| c.id())
+            .map_err(|e| format!("`{rev}`: {}", e.message()))
+    };
+    let head = resolve(head)?;
+    let exclude = if !base.is_empty() && base.bytes().all(|b| b == b'0') {
+        other_ref_tips(repo, head)
+    } else {
+        let base = resolve(base)?;
+        if symmetric {
+            vec![repo.merge_base(base, head).map_err(|e| e.message().to_string())?]
+        } else {
+            vec![base]
+        }
+    };
+    let commits = commits_between(repo, &[head], &exclude).map_err(|e| e.message().to_string())?;
+    Ok((commits, head))
+}
+
+/// Tips of every ref that does not point at `tip` itself: what "already known" means for a
+/// branch being created.
+pub fn other_ref_tips(repo: &Repository, tip: Oid) -> Vec<Oid> {
+    let mut out = Vec::new();
+    if let Ok(refs) = repo.references() {
+        for r in refs.flatten() {
+            if let Ok(c) = r.peel_to_commit() {
+                if c.id() != tip && !out.contains(&c.id()) {
+                    out.push(c.id());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Whether `fingerprint` is in the blob at `path` in `commit`'s tree.
+pub fn present_at(repo: &Repository, commit: Oid, path: &str, fingerprint: &str, blobs: &mut LazyBlobs<'_>) -> bool {
+    let Ok(tree) = repo.find_commit(commit).and_then(|c| c.tree()) else { return false };
+    let Ok(entry) = tree.get_path(Path::new(path)) else { return false };
+    blobs.findings(entry.id()).iter().any(|f| f.fingerprint == fingerprint)
+}
+
+/// Secrets on lines that the index adds compared with HEAD: what a commit made now would add.
+pub fn staged_findings(repo: &Repository, blobs: &mut LazyBlobs<'_>) -> Result<Vec<Finding>, git2::Error> {
+    let head_tree = repo.head().ok().and_then(|h| h.peel_to_tree().ok());
+    let index = repo.index()?;
+    let mut opts = git2::DiffOptions::new();
+    opts.include_typechange(true).ignore_submodules(true);
+    let diff = repo.diff_tree_to_index(head_tree.as_ref(), Some(&index), Some(&mut opts))?;
+    let mut out = Vec::new();
+    for delta in diff.deltas() {
+        if !matches!(
+            delta.status(),
+            git2::Delta::Added
+                | git2::Delta::Modified
+                | git2::Delta::Renamed
+                | git2::Delta::Copied
+                | git2::Delta::Typechange
+        ) {
+            continue;
+        }
+        let new = delta.new_file();
+        let found = blobs.findings(new.id());
+        if found.is_empty() {
+            continue;
+        }
+        let Some(path) = new.path_bytes().map(|p| String::from_utf8_lossy(p).into_owned()) else { continue };
+        let added = added_lines(repo, delta.old_file().id(), new.id())?;
+        for mut f in found {
+            if (f.line..=f.end_line).any(|l| added.contains(&l)) {
+                f.path = path.clone();
+                f.source = crate::finding::Source::Staged;
+                out.push(f);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// 1-based numbers of the lines `new` adds over `old` (every line when `old` is zero).
+fn added_lines(repo: &Repository, old: Oid, new: Oid) -> Result<HashSet<usize>, git2::Error> {
+    let new_blob = repo.find_blob(new)?;
+    let old_blob = if old.is_zero() { None } else { repo.find_blob(old).ok() };
+    let mut opts = git2::DiffOptions::new();
+    opts.context_lines(0).force_text(true);
+    let old_content: &[u8] = old_blob.as_ref().map_or(&[], |b| b.content());
+    let patch = git2::Patch::from_buffers(old_content, None, new_blob.content(), None, Some(&mut opts))?;
+    let mut added = HashSet::new();
+    for h in 0..patch.num_hunks() {
+        for l in 0..patch.num_lines_in_hunk(h)? {
+            let line = patch.line_in_hunk(h, l)?;
+            if line.origin() == '+' {
+                if let Some(n) = line.new_lineno() {
+                    added.insert(n as usize);
+                }
+            }
+        }
+    }
+    Ok(added)
+}
+
 #[cfg(test)]
 mod tests {
     use super::rfc3339;

@@ -157,3 +157,135 @@ pub fn merge_into(files: &mut Report, history: Report) {
     files.errors.extend(errors);
     files.skipped.extend(skipped);
 }
+
+/// A part of a repository's history chosen by the user instead of all of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Selection {
+    /// What the index adds over HEAD (`--staged`).
+    Staged,
+    /// The commits of `BASE..HEAD` or `BASE...HEAD` (`--range`).
+    Range(String),
+    /// What `git push` is sending: `(local tip, remote tip if the remote has one)` per ref, and the
+    /// remote's name, whose tracking refs count as already pushed.
+    Push { updates: Vec<(String, Option<String>)>, remote: Option<String> },
+}
+
+/// Scans a selection of the history of the repository `root` is in.
+pub fn scan_selection(
+    matcher: &Matcher,
+    config: &Config,
+    options: &ScanOptions,
+    root: &Path,
+    selection: &Selection,
+) -> Report {
+    let mut report = Report::default();
+    let shown = display_root(root);
+    let Some(repo) = git::open(root) else {
+        report.errors.push(Notice {
+            path: shown,
+            message: "not in a git repository (--staged, --range and pre-push need one)".into(),
+        });
+        return report;
+    };
+    let canonical_root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    let base = repo.workdir().unwrap_or_else(|| repo.path()).to_path_buf();
+    let base = std::fs::canonicalize(&base).unwrap_or(base);
+    let within = canonical_root.strip_prefix(&base).map(slash_path).ok().filter(|w| !w.is_empty());
+    let map = PathMap { within, prefix: String::new() };
+    report.stats.repositories += 1;
+    let mut blobs = git::LazyBlobs::new(&repo, matcher, options.max_file_size, options.show_secrets);
+    let found = match selection {
+        Selection::Staged => match git::staged_findings(&repo, &mut blobs) {
+            Ok(f) => f,
+            Err(e) => {
+                report.errors.push(Notice { path: shown, message: format!("cannot read the index: {}", e.message()) });
+                return report;
+            }
+        },
+        Selection::Range(spec) => match git::range_commits(&repo, spec) {
+            Ok((commits, tip)) => introduced(&repo, &commits, tip, &mut blobs, &mut report),
+            Err(message) => {
+                report.errors.push(Notice { path: shown, message: format!("bad --range: {message}") });
+                return report;
+            }
+        },
+        Selection::Push { updates, remote } => {
+            let mut include = Vec::new();
+            let mut exclude = Vec::new();
+            for (local, remote_tip) in updates {
+                let Ok(local) = git2::Oid::from_str(local) else { continue };
+                if local.is_zero() {
+                    continue; // a deletion pushes no content
+                }
+                include.push(local);
+                match remote_tip.as_deref().and_then(|r| git2::Oid::from_str(r).ok()).filter(|r| !r.is_zero()) {
+                    Some(r) if repo.find_commit(r).is_ok() => exclude.push(r),
+                    _ => exclude.extend(remote_tracking_tips(&repo, remote.as_deref())),
+                }
+            }
+            match git::commits_between(&repo, &include, &exclude) {
+                Ok(commits) => match include.first() {
+                    Some(&tip) => introduced(&repo, &commits, tip, &mut blobs, &mut report),
+                    None => Vec::new(),
+                },
+                Err(e) => {
+                    report.errors.push(Notice {
+                        path: shown,
+                        message: format!("cannot walk the pushed commits: {}", e.message()),
+                    });
+                    return report;
+                }
+            }
+        }
+    };
+    report.stats.blobs += blobs.blobs;
+    report.stats.blob_bytes += blobs.blob_bytes;
+    for mut f in found {
+        let Some(path) = map.apply(&f.path) else { continue };
+        if config.path_allowed(&path) {
+            continue;
+        }
+        f.path = path;
+        report.findings.push(f);
+    }
+    report.finish();
+    report
+}
+
+/// What `commits` introduce, each marked with whether the secret is still at its path in `tip`.
+fn introduced(
+    repo: &git2::Repository,
+    commits: &[git2::Oid],
+    tip: git2::Oid,
+    blobs: &mut git::LazyBlobs<'_>,
+    report: &mut Report,
+) -> Vec<crate::finding::Finding> {
+    report.stats.commits += commits.len() as u64;
+    let mut found = git::introductions(repo, commits, |oid| Some(blobs.findings(oid)), report);
+    for f in found.iter_mut() {
+        f.source = Source::History;
+        let still = git::present_at(repo, tip, &f.path, &f.fingerprint, blobs);
+        if let Some(h) = f.history.as_mut() {
+            h.present_at_head = still;
+        }
+    }
+    found
+}
+
+/// Tips of the remote's tracking refs (`refs/remotes/NAME/*`), or of every remote when the name
+/// is unknown.
+fn remote_tracking_tips(repo: &git2::Repository, remote: Option<&str>) -> Vec<git2::Oid> {
+    let glob = match remote {
+        Some(name) if !name.contains(['*', '?', '[']) => format!("refs/remotes/{name}/*"),
+        _ => "refs/remotes/*".to_string(),
+    };
+    let mut out = Vec::new();
+    if let Ok(refs) = repo.references_glob(&glob) {
+        for r in refs.flatten() {
+            if let Ok(c) = r.peel_to_commit() {
+                out.push(c.id());
+            }
+        }
+    }
+    out
+}
