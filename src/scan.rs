@@ -10,6 +10,7 @@ use crate::finding::{Finding, LineIndex};
 use crate::matcher::Matcher;
 use crate::source;
 use crate::source::history;
+use crate::source::known::Known;
 
 #[derive(Clone, Debug)]
 pub struct ScanOptions {
@@ -67,6 +68,8 @@ pub struct Stats {
     /// Unique history blobs read (each once, however many commits hold it).
     pub blobs: u64,
     pub blob_bytes: u64,
+    /// Working-tree files answered from history because their blob was already matched.
+    pub files_from_history: u64,
 }
 
 impl Stats {
@@ -82,6 +85,7 @@ impl Stats {
         self.commits += o.commits;
         self.blobs += o.blobs;
         self.blob_bytes += o.blob_bytes;
+        self.files_from_history += o.files_from_history;
     }
 }
 
@@ -150,14 +154,16 @@ pub fn scan(matcher: &Matcher, config: &Config, options: &ScanOptions) -> Report
     }
     let several = options.roots.len() > 1;
     for root in &options.roots {
+        // History first, so files whose blob it already matched need not be read again.
+        let (history, known) = match options.history {
+            HistoryMode::Off => (Report::default(), Known::default()),
+            _ => history::scan_root(matcher, config, options, root, several),
+        };
         let mut files = Report::default();
         if options.history != HistoryMode::Only {
-            files = source::fs::scan_root(matcher, config, options, root, several);
+            files = source::fs::scan_root(matcher, config, options, root, several, &known);
         }
-        if options.history != HistoryMode::Off {
-            let history = history::scan_root(matcher, config, options, root, several);
-            history::merge_into(&mut files, history);
-        }
+        history::merge_into(&mut files, history);
         report.merge(files);
     }
     report.finish();

@@ -300,3 +300,41 @@ fn pre_push_scans_only_what_the_remote_lacks() {
     let stdin = format!("(delete) {zero} refs/heads/topic {local}\n");
     keytrail().args(["hook", "pre-push", "origin"]).write_stdin(stdin).current_dir(r.path()).assert().code(0);
 }
+
+#[test]
+fn a_tracked_unchanged_file_is_matched_once_and_an_edited_one_is_reread() {
+    let r = repo();
+    let token = Fake::new(50).github_pat();
+    write(r.path(), "app/settings.ini", format!("token = {token}\n"));
+    write(r.path(), "app/plain.txt", "nothing here\n");
+    let c = commit_all(r.path(), "settings");
+    let v = scan_json(r.path(), &[]);
+    assert_eq!(v["stats"]["files"], 2);
+    assert_eq!(v["stats"]["files_from_history"], 2, "both files are blobs history already read");
+    let f = findings(&v);
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!((f[0]["source"].as_str(), f[0]["line"].as_u64()), (Some("worktree"), Some(1)));
+    assert_eq!(f[0]["commit"], c.as_str());
+
+    // An uncommitted edit: the file no longer matches its index entry, so it is read again.
+    write(r.path(), "app/settings.ini", format!("# header\n\ntoken = {token}\n"));
+    let v = scan_json(r.path(), &[]);
+    assert_eq!(v["stats"]["files_from_history"], 1);
+    let f = findings(&v);
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!(f[0]["line"], 3);
+    assert_eq!(f[0]["commit"], c.as_str(), "the same secret at the same path keeps its provenance");
+}
+
+#[test]
+fn an_oversize_blob_in_history_is_named_not_silently_skipped() {
+    let r = repo();
+    write(r.path(), "big.txt", format!("{}\ntoken = {}\n", "x".repeat(3000), Fake::new(51).github_pat()));
+    commit_all(r.path(), "big");
+    std::fs::remove_file(r.path().join("big.txt")).unwrap();
+    commit_all(r.path(), "gone");
+    let out = keytrail().args(["scan", "--max-file-size", "1K"]).current_dir(r.path()).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("skipped: big.txt: blob ") && err.contains("over the size limit; not scanned"), "{err}");
+}

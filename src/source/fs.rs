@@ -10,6 +10,7 @@ use ignore::{DirEntry, ParallelVisitor, ParallelVisitorBuilder, WalkBuilder, Wal
 use crate::config::Config;
 use crate::matcher::Matcher;
 use crate::scan::{scan_blob, Notice, Report, ScanOptions};
+use crate::source::known::Known;
 
 /// How many leading bytes are searched for a NUL to call a file binary (git's own heuristic).
 const BINARY_SNIFF: usize = 8 * 1024;
@@ -20,6 +21,7 @@ pub fn scan_root(
     options: &ScanOptions,
     root: &Path,
     several_roots: bool,
+    known: &Known,
 ) -> Report {
     let shared = Mutex::new(Report::default());
     let meta = match std::fs::symlink_metadata(root) {
@@ -40,6 +42,7 @@ pub fn scan_root(
         canonical_root,
         prefix: if several_roots || !meta.is_dir() { Some(display_root(root)) } else { None },
         root_is_file: !meta.is_dir(),
+        known,
     };
     let mut builder = WalkBuilder::new(root);
     let respect = options.respect_ignore;
@@ -69,9 +72,16 @@ struct Context<'a> {
     /// paths stay unambiguous.
     prefix: Option<String>,
     root_is_file: bool,
+    /// Tracked files whose blob history already matched.
+    known: &'a Known,
 }
 
 impl Context<'_> {
+    /// `path` relative to the root, without the several-roots prefix.
+    fn root_relative(&self, path: &Path) -> String {
+        slash_path(path.strip_prefix(self.root).unwrap_or(path))
+    }
+
     fn relative(&self, path: &Path) -> String {
         if self.root_is_file {
             return self.prefix.clone().unwrap_or_default();
@@ -93,7 +103,13 @@ struct Visitors<'a, 'b> {
 
 impl<'s, 'a: 's, 'b: 's> ParallelVisitorBuilder<'s> for Visitors<'a, 'b> {
     fn build(&mut self) -> Box<dyn ParallelVisitor + 's> {
-        Box::new(Worker { ctx: self.ctx, shared: self.shared, local: Report::default(), buf: Vec::new() })
+        Box::new(Worker {
+            ctx: self.ctx,
+            shared: self.shared,
+            local: Report::default(),
+            buf: Vec::new(),
+            repos: Default::default(),
+        })
     }
 }
 
@@ -103,6 +119,8 @@ struct Worker<'a, 'b> {
     shared: &'b Mutex<Report>,
     local: Report,
     buf: Vec<u8>,
+    /// This thread's handles on repositories of `ctx.known` (git2 handles are not shareable).
+    repos: std::collections::HashMap<PathBuf, git2::Repository>,
 }
 
 impl Drop for Worker<'_, '_> {
@@ -172,6 +190,23 @@ impl Worker<'_, '_> {
 
     fn scan_file(&mut self, path: &Path, rel: String) {
         let max = self.ctx.options.max_file_size;
+        if !self.ctx.known.trees.is_empty() {
+            if let Ok(meta) = std::fs::symlink_metadata(path) {
+                let root_rel = self.ctx.root_relative(path);
+                if meta.len() <= max {
+                    if let Some(found) = self.ctx.known.lookup(&root_rel, &meta, &mut self.repos) {
+                        self.local.stats.files += 1;
+                        self.local.stats.bytes += meta.len();
+                        self.local.stats.files_from_history += 1;
+                        self.local.findings.extend(found.into_iter().map(|mut f| {
+                            f.path = rel.clone();
+                            f
+                        }));
+                        return;
+                    }
+                }
+            }
+        }
         let result = File::open(path).and_then(|f| {
             let len = f.metadata()?.len();
             if len > max {

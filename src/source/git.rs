@@ -52,6 +52,30 @@ pub struct Provenance {
 /// Findings of every blob that had any, keyed by blob id; their paths are filled in later.
 pub type BlobFindings = HashMap<Oid, Vec<Finding>>;
 
+/// What matching one blob gave.
+pub enum BlobScan {
+    Findings(Vec<Finding>),
+    /// Not read: larger than the size limit (its size in bytes).
+    TooLarge(u64),
+}
+
+/// Everything a full history read learned about the repository's blobs.
+#[derive(Default)]
+pub struct HistoryBlobs {
+    pub findings: BlobFindings,
+    /// Blobs passed over for size, with their sizes.
+    pub too_large: HashMap<Oid, u64>,
+}
+
+impl HistoryBlobs {
+    pub fn scan(&self, oid: Oid) -> BlobScan {
+        match self.too_large.get(&oid) {
+            Some(&size) => BlobScan::TooLarge(size),
+            None => BlobScan::Findings(self.findings.get(&oid).cloned().unwrap_or_default()),
+        }
+    }
+}
+
 /// What a history read saw.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct HistoryStats {
@@ -77,7 +101,7 @@ pub fn scan_all_blobs(
     matcher: &Matcher,
     opts: &GitOptions,
     report: &mut Report,
-) -> Result<BlobFindings, GitError> {
+) -> Result<HistoryBlobs, GitError> {
     let git_dir = repo.path().to_path_buf();
     let mut child = Command::new("git")
         .arg("--git-dir")
@@ -97,6 +121,7 @@ pub fn scan_all_blobs(
     let results: Mutex<BlobFindings> = Mutex::new(HashMap::new());
     let (tx, rx) = crossbeam_channel::bounded::<(Oid, Vec<u8>)>(threads * 8);
     let mut stats = HistoryStats::default();
+    let mut too_large = HashMap::new();
     let read_result = std::thread::scope(|s| {
         for _ in 0..threads {
             let rx = rx.clone();
@@ -115,7 +140,7 @@ pub fn scan_all_blobs(
             });
         }
         drop(rx);
-        let r = read_stream(stdout, opts.max_blob_size, &tx, &mut stats, &git_dir);
+        let r = read_stream(stdout, opts.max_blob_size, &tx, &mut stats, &mut too_large, &git_dir);
         drop(tx);
         r
     });
@@ -134,7 +159,7 @@ pub fn scan_all_blobs(
     }
     report.stats.blobs += stats.blobs;
     report.stats.blob_bytes += stats.blob_bytes;
-    Ok(results.into_inner().unwrap_or_else(|p| p.into_inner()))
+    Ok(HistoryBlobs { findings: results.into_inner().unwrap_or_else(|p| p.into_inner()), too_large })
 }
 
 /// Parses `<oid> <type> <size>\n<content>\n` records, sending blobs to the matchers.
@@ -143,6 +168,7 @@ fn read_stream(
     max_blob_size: u64,
     tx: &crossbeam_channel::Sender<(Oid, Vec<u8>)>,
     stats: &mut HistoryStats,
+    too_large: &mut HashMap<Oid, u64>,
     git_dir: &Path,
 ) -> Result<(), GitError> {
     let bad = |message: String| GitError::Stream { path: git_dir.display().to_string(), message };
@@ -170,6 +196,9 @@ fn read_stream(
                 return Ok(());
             }
         } else {
+            if kind == "blob" {
+                too_large.insert(oid, size);
+            }
             std::io::copy(&mut (&mut reader).take(size), &mut std::io::sink()).map_err(|e| bad(e.to_string()))?;
         }
         let mut nl = [0u8; 1];
@@ -289,23 +318,29 @@ pub fn all_commits(repo: &Repository) -> Result<Vec<Oid>, git2::Error> {
 }
 
 /// Finds where each matched secret entered the history among `commits` (parents first).
-/// `findings_of` gives a blob's findings (or none).
+/// `scan_blob` gives a blob's findings; a blob too large to read is named in `report.skipped`
+/// with the path and commit where it appeared.
 pub fn introductions(
     repo: &Repository,
     commits: &[Oid],
-    mut findings_of: impl FnMut(Oid) -> Option<Vec<Finding>>,
+    mut scan_blob: impl FnMut(Oid) -> BlobScan,
     report: &mut Report,
 ) -> Vec<Finding> {
+    let mut findings_of = |oid: Oid| match scan_blob(oid) {
+        BlobScan::Findings(f) => Ok(f),
+        BlobScan::TooLarge(size) => Err(size),
+    };
     let repo_path = repo.path().to_path_buf();
     let mut out = Vec::new();
     let mut changes = Vec::new();
     let mut fps_cache: HashMap<Oid, HashSet<String>> = HashMap::new();
-    let mut fingerprints = |oid: Oid, findings_of: &mut dyn FnMut(Oid) -> Option<Vec<Finding>>| -> HashSet<String> {
-        fps_cache
-            .entry(oid)
-            .or_insert_with(|| findings_of(oid).unwrap_or_default().into_iter().map(|f| f.fingerprint).collect())
-            .clone()
-    };
+    let mut fingerprints =
+        |oid: Oid, findings_of: &mut dyn FnMut(Oid) -> Result<Vec<Finding>, u64>| -> HashSet<String> {
+            fps_cache
+                .entry(oid)
+                .or_insert_with(|| findings_of(oid).unwrap_or_default().into_iter().map(|f| f.fingerprint).collect())
+                .clone()
+        };
     for &cid in commits {
         let commit = match repo.find_commit(cid) {
             Ok(c) => c,
@@ -340,7 +375,21 @@ pub fn introductions(
         let mut provenance: Option<Provenance> = None;
         for change in &changes {
             let Some(new) = change.new else { continue };
-            let Some(found) = findings_of(new) else { continue };
+            let found = match findings_of(new) {
+                Ok(found) => found,
+                Err(size) => {
+                    report.stats.skipped_too_large += 1;
+                    report.skipped.push(Notice {
+                        path: String::from_utf8_lossy(&change.path).into_owned(),
+                        message: format!(
+                            "blob {new} in commit {} is {}, over the size limit; not scanned",
+                            &cid.to_string()[..12],
+                            crate::source::fs::human_bytes(size)
+                        ),
+                    });
+                    continue;
+                }
+            };
             if found.is_empty() || removed.contains(&new) {
                 continue;
             }
@@ -462,19 +511,32 @@ impl<'r> LazyBlobs<'r> {
     }
 
     pub fn findings(&mut self, oid: Oid) -> Vec<Finding> {
+        match self.scan(oid) {
+            BlobScan::Findings(f) => f,
+            BlobScan::TooLarge(_) => Vec::new(),
+        }
+    }
+
+    pub fn scan(&mut self, oid: Oid) -> BlobScan {
         if let Some(f) = self.cache.get(&oid) {
-            return f.clone();
+            return BlobScan::Findings(f.clone());
+        }
+        // The header alone tells the size, so an oversize blob is never inflated.
+        if let Ok((size, _)) = self.repo.odb().and_then(|odb| odb.read_header(oid)) {
+            if size as u64 > self.max_blob_size {
+                return BlobScan::TooLarge(size as u64);
+            }
         }
         let found = match self.repo.find_blob(oid) {
-            Ok(b) if (b.size() as u64) <= self.max_blob_size => {
+            Ok(b) => {
                 self.blobs += 1;
                 self.blob_bytes += b.size() as u64;
                 match_blob(self.matcher, b.content(), self.show_secrets)
             }
-            _ => Vec::new(),
+            Err(_) => Vec::new(),
         };
         self.cache.insert(oid, found.clone());
-        found
+        BlobScan::Findings(found)
     }
 }
 

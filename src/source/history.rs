@@ -9,6 +9,8 @@ use crate::matcher::Matcher;
 use crate::scan::{Notice, Report, ScanOptions};
 use crate::source::fs::{display_root, slash_path};
 use crate::source::git::{self, GitOptions};
+use crate::source::known::{Known, KnownTree};
+use std::sync::Arc;
 
 /// How a repository's paths appear in a root's report.
 struct PathMap {
@@ -35,10 +37,11 @@ pub fn scan_root(
     options: &ScanOptions,
     root: &Path,
     several_roots: bool,
-) -> Report {
+) -> (Report, Known) {
     let mut report = Report::default();
+    let mut known = Known::default();
     if !root.is_dir() {
-        return report;
+        return (report, known);
     }
     let canonical_root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
     let root_prefix = if several_roots {
@@ -72,9 +75,11 @@ pub fn scan_root(
         } else {
             PathMap { within: None, prefix: root_prefix.clone() }
         };
-        scan_repository(&repo, matcher, config, options, &map, &mut report);
+        if let Some(blobs) = scan_repository(&repo, matcher, config, options, &map, &mut report) {
+            known.trees.extend(KnownTree::new(&repo, root, blobs));
+        }
     }
-    report
+    (report, known)
 }
 
 fn scan_repository(
@@ -84,7 +89,7 @@ fn scan_repository(
     options: &ScanOptions,
     map: &PathMap,
     report: &mut Report,
-) {
+) -> Option<Arc<git::HistoryBlobs>> {
     let shown = map.prefix.trim_end_matches('/').to_string();
     let shown = if shown.is_empty() { ".".to_string() } else { shown };
     report.stats.repositories += 1;
@@ -100,25 +105,25 @@ fn scan_repository(
         show_secrets: options.show_secrets,
     };
     let blobs = match git::scan_all_blobs(repo, matcher, &opts, report) {
-        Ok(b) => b,
+        Ok(b) => Arc::new(b),
         Err(e) => {
             report.errors.push(Notice { path: shown, message: e.to_string() });
-            return;
+            return None;
         }
     };
     let commits = match git::all_commits(repo) {
         Ok(c) => c,
         Err(e) => {
             report.errors.push(Notice { path: shown, message: format!("cannot walk history: {}", e.message()) });
-            return;
+            return None;
         }
     };
     report.stats.commits += commits.len() as u64;
-    if blobs.is_empty() {
-        return;
+    if blobs.findings.is_empty() && blobs.too_large.is_empty() {
+        return Some(blobs);
     }
-    let at_head = git::fingerprints_at_head(repo, &blobs);
-    for mut f in git::introductions(repo, &commits, |oid| blobs.get(&oid).cloned(), report) {
+    let at_head = git::fingerprints_at_head(repo, &blobs.findings);
+    for mut f in git::introductions(repo, &commits, |oid| blobs.scan(oid), report) {
         let Some(path) = map.apply(&f.path) else { continue };
         if config.path_allowed(&path) {
             continue;
@@ -130,6 +135,7 @@ fn scan_repository(
         }
         report.findings.push(f);
     }
+    Some(blobs)
 }
 
 /// Joins history findings to the working tree's: a file's finding takes the provenance of the
@@ -261,7 +267,7 @@ fn introduced(
     report: &mut Report,
 ) -> Vec<crate::finding::Finding> {
     report.stats.commits += commits.len() as u64;
-    let mut found = git::introductions(repo, commits, |oid| Some(blobs.findings(oid)), report);
+    let mut found = git::introductions(repo, commits, |oid| blobs.scan(oid), report);
     for f in found.iter_mut() {
         f.source = Source::History;
         let still = git::present_at(repo, tip, &f.path, &f.fingerprint, blobs);

@@ -2,3 +2,4 @@
 pub mod fs;
 pub mod git;
 pub mod history;
+pub mod known;
