@@ -122,6 +122,7 @@ pub fn scan_all_blobs(
     let (tx, rx) = crossbeam_channel::bounded::<(Oid, Vec<u8>)>(threads * 8);
     let mut stats = HistoryStats::default();
     let mut too_large = HashMap::new();
+    let mut damaged = Vec::new();
     let read_result = std::thread::scope(|s| {
         for _ in 0..threads {
             let rx = rx.clone();
@@ -140,7 +141,7 @@ pub fn scan_all_blobs(
             });
         }
         drop(rx);
-        let r = read_stream(stdout, opts.max_blob_size, &tx, &mut stats, &mut too_large, &git_dir);
+        let r = read_stream(stdout, opts.max_blob_size, &tx, &mut stats, &mut too_large, &mut damaged, &git_dir);
         drop(tx);
         r
     });
@@ -157,6 +158,12 @@ pub fn scan_all_blobs(
             message: format!("git cat-file failed: {}", stderr.trim()),
         });
     }
+    for oid in damaged {
+        report.errors.push(Notice {
+            path: git_dir.display().to_string(),
+            message: format!("object {oid} is missing or corrupt; skipped"),
+        });
+    }
     report.stats.blobs += stats.blobs;
     report.stats.blob_bytes += stats.blob_bytes;
     Ok(HistoryBlobs { findings: results.into_inner().unwrap_or_else(|p| p.into_inner()), too_large })
@@ -169,6 +176,7 @@ fn read_stream(
     tx: &crossbeam_channel::Sender<(Oid, Vec<u8>)>,
     stats: &mut HistoryStats,
     too_large: &mut HashMap<Oid, u64>,
+    damaged: &mut Vec<String>,
     git_dir: &Path,
 ) -> Result<(), GitError> {
     let bad = |message: String| GitError::Stream { path: git_dir.display().to_string(), message };
@@ -181,6 +189,11 @@ fn read_stream(
             return Ok(());
         }
         let line = String::from_utf8_lossy(&header);
+        // cat-file reports an object it cannot read as `<oid> missing` and goes on; so do we.
+        if let Some(oid) = line.trim_end().strip_suffix(" missing") {
+            damaged.push(oid.to_string());
+            continue;
+        }
         let mut parts = line.trim_end().split(' ');
         let (Some(oid), Some(kind), Some(size)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(bad(format!("unexpected header {:?}", line.trim_end())));
@@ -294,21 +307,33 @@ fn diff_trees(
     Ok(())
 }
 
-/// Every commit reachable from any ref (and HEAD), parents before children.
-pub fn all_commits(repo: &Repository) -> Result<Vec<Oid>, git2::Error> {
+/// Every commit reachable from any ref (and HEAD), parents before children. A ref whose target
+/// cannot be read is named in `broken` and left out; the other refs are still walked.
+pub fn all_commits(repo: &Repository, broken: &mut Vec<String>) -> Result<Vec<Oid>, git2::Error> {
     let mut walk = repo.revwalk()?;
     walk.set_sorting(Sort::TOPOLOGICAL | Sort::REVERSE)?;
     let mut pushed = false;
-    if let Ok(head) = repo.head() {
-        if let Ok(c) = head.peel_to_commit() {
-            walk.push(c.id())?;
-            pushed = true;
-        }
+    if let Ok(c) = repo.head().and_then(|h| h.peel_to_commit()) {
+        walk.push(c.id())?;
+        pushed = true;
     }
     for r in repo.references()?.flatten() {
-        if let Ok(c) = r.peel_to_commit() {
-            walk.push(c.id())?;
-            pushed = true;
+        match r.peel_to_commit() {
+            Ok(c) => {
+                // A commit whose history is damaged would abort the whole walk: check it first.
+                if let Err(e) = walk.push(c.id()) {
+                    broken.push(format!("{}: {}", String::from_utf8_lossy(r.name_bytes()), e.message()));
+                    continue;
+                }
+                pushed = true;
+            }
+            // Tags of trees or blobs legitimately peel to no commit; a missing target is damage.
+            Err(e) if e.code() == git2::ErrorCode::NotFound => {
+                let target = r.target().map(|t| t.to_string()).unwrap_or_default();
+                broken
+                    .push(format!("{} points to {target}, which is missing", String::from_utf8_lossy(r.name_bytes())));
+            }
+            Err(_) => {}
         }
     }
     if !pushed {

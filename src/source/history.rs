@@ -111,7 +111,12 @@ fn scan_repository(
             return None;
         }
     };
-    let commits = match git::all_commits(repo) {
+    let mut broken = Vec::new();
+    let walked = git::all_commits(repo, &mut broken);
+    for b in broken {
+        report.errors.push(Notice { path: shown.clone(), message: format!("ref {b}") });
+    }
+    let commits = match walked {
         Ok(c) => c,
         Err(e) => {
             report.errors.push(Notice { path: shown, message: format!("cannot walk history: {}", e.message()) });
