@@ -9,50 +9,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::process::Command;
 
-use common::{keytrail, write, Fake};
+use common::{commit_all, findings, git, git_cmd, keytrail, repo, scan_json, write, Fake};
 use serde_json::Value;
-
-fn git_cmd(dir: &Path) -> Command {
-    let mut cmd = Command::new("git");
-    cmd.current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "Ada Dev")
-        .env("GIT_AUTHOR_EMAIL", "ada@example.test")
-        .env("GIT_COMMITTER_NAME", "Ada Dev")
-        .env("GIT_COMMITTER_EMAIL", "ada@example.test")
-        .env("GIT_AUTHOR_DATE", "2025-03-01T12:00:00+01:00")
-        .env("GIT_COMMITTER_DATE", "2025-03-01T12:00:00+01:00")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1");
-    cmd
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = git_cmd(dir).args(args).output().unwrap();
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-fn repo() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    git(dir.path(), &["init", "-q", "-b", "main"]);
-    dir
-}
-
-fn commit_all(dir: &Path, message: &str) -> String {
-    git(dir, &["add", "-A"]);
-    git(dir, &["commit", "-q", "--allow-empty", "-m", message]);
-    git(dir, &["rev-parse", "HEAD"])
-}
-
-fn scan_json(dir: &Path, extra: &[&str]) -> Value {
-    let out = keytrail().args(["scan", "-q", "--format", "json"]).args(extra).current_dir(dir).output().unwrap();
-    assert!(out.status.code().unwrap() <= 1, "{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-fn findings(v: &Value) -> Vec<Value> {
-    v["findings"].as_array().unwrap().clone()
-}
 
 /// One run of `keytrail scan --format json` with the stderr summary on (no `-q`).
 struct Run {

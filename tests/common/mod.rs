@@ -119,3 +119,50 @@ pub fn project() -> Project {
     let secrets = vec![gh, key_id, key_secret, stripe, slack, db_password, pem.lines().nth(1).unwrap().to_string()];
     Project { dir, secrets }
 }
+
+/// `git` in `dir` with a fixed author, committer and date, and no user or system config.
+pub fn git_cmd(dir: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new("git");
+    cmd.current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "Ada Dev")
+        .env("GIT_AUTHOR_EMAIL", "ada@example.test")
+        .env("GIT_COMMITTER_NAME", "Ada Dev")
+        .env("GIT_COMMITTER_EMAIL", "ada@example.test")
+        .env("GIT_AUTHOR_DATE", "2025-03-01T12:00:00+01:00")
+        .env("GIT_COMMITTER_DATE", "2025-03-01T12:00:00+01:00")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1");
+    cmd
+}
+
+/// Runs `git ARGS` in `dir`, failing the test if it fails; returns its trimmed stdout.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = git_cmd(dir).args(args).output().unwrap();
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A new repository with `main` as its branch.
+pub fn repo() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    git(dir.path(), &["init", "-q", "-b", "main"]);
+    dir
+}
+
+/// Commits everything in `dir`; returns the new commit's sha.
+pub fn commit_all(dir: &Path, message: &str) -> String {
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "--allow-empty", "-m", message]);
+    git(dir, &["rev-parse", "HEAD"])
+}
+
+/// `keytrail scan -q --format json EXTRA…` in `dir`, which must exit 0 or 1.
+pub fn scan_json(dir: &Path, extra: &[&str]) -> serde_json::Value {
+    let out = keytrail().args(["scan", "-q", "--format", "json"]).args(extra).current_dir(dir).output().unwrap();
+    assert!(out.status.code().unwrap() <= 1, "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+pub fn findings(v: &serde_json::Value) -> Vec<serde_json::Value> {
+    v["findings"].as_array().unwrap().clone()
+}
