@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::finding::{Finding, LineIndex};
-use crate::matcher::Matcher;
+use crate::matcher::{Matcher, MatcherError};
 use crate::source;
 use crate::source::history;
 use crate::source::known::Known;
@@ -125,23 +125,38 @@ impl Report {
     }
 }
 
+/// How many leading bytes are searched for a NUL to call a blob binary (git's own heuristic).
+const BINARY_SNIFF: usize = 8 * 1024;
+
+/// Whether a blob is binary (a NUL in its first 8 KiB); binary blobs are not matched.
+pub fn is_binary(hay: &[u8]) -> bool {
+    memchr::memchr(0, &hay[..hay.len().min(BINARY_SNIFF)]).is_some()
+}
+
+/// The findings in one blob, each located at `path`.
+pub fn blob_findings(
+    matcher: &Matcher,
+    hay: &[u8],
+    path: &str,
+    show_secrets: bool,
+) -> Result<Vec<Finding>, MatcherError> {
+    let matches = matcher.find(hay)?;
+    if matches.is_empty() {
+        return Ok(Vec::new());
+    }
+    let lines = LineIndex::new(hay);
+    Ok(matches
+        .iter()
+        .map(|m| Finding::new(matcher.rule(m.rule), m, hay, &lines, path.to_string(), show_secrets))
+        .collect())
+}
+
 /// Scans one blob of bytes, appending its findings. A rule whose regex fails to compile is
 /// reported as an error against that rule, once per blob, and the other rules still run.
 pub fn scan_blob(matcher: &Matcher, hay: &[u8], path: &str, show_secrets: bool, report: &mut Report) {
-    let matches = match matcher.find(hay) {
-        Ok(m) => m,
-        Err(e) => {
-            report.errors.push(Notice { path: "<rules>".into(), message: e.to_string() });
-            return;
-        }
-    };
-    if matches.is_empty() {
-        return;
-    }
-    let lines = LineIndex::new(hay);
-    for m in &matches {
-        let rule = matcher.rule(m.rule);
-        report.findings.push(Finding::new(rule, m, hay, &lines, path.to_string(), show_secrets));
+    match blob_findings(matcher, hay, path, show_secrets) {
+        Ok(found) => report.findings.extend(found),
+        Err(e) => report.errors.push(Notice { path: "<rules>".into(), message: e.to_string() }),
     }
 }
 
@@ -150,7 +165,9 @@ pub fn scan(matcher: &Matcher, config: &Config, options: &ScanOptions) -> Report
     let mut report = Report::default();
     if let Some(selection) = &options.selection {
         let root = options.roots.first().cloned().unwrap_or_else(|| PathBuf::from("."));
-        return history::scan_selection(matcher, config, options, &root, selection);
+        let mut report = history::scan_selection(matcher, config, options, &root, selection);
+        report.finish();
+        return report;
     }
     let several = options.roots.len() > 1;
     for root in &options.roots {

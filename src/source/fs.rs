@@ -9,11 +9,8 @@ use ignore::{DirEntry, ParallelVisitor, ParallelVisitorBuilder, WalkBuilder, Wal
 
 use crate::config::Config;
 use crate::matcher::Matcher;
-use crate::scan::{scan_blob, Notice, Report, ScanOptions};
+use crate::scan::{is_binary, scan_blob, Notice, Report, ScanOptions};
 use crate::source::known::Known;
-
-/// How many leading bytes are searched for a NUL to call a file binary (git's own heuristic).
-const BINARY_SNIFF: usize = 8 * 1024;
 
 pub fn scan_root(
     matcher: &Matcher,
@@ -229,8 +226,7 @@ impl Worker<'_, '_> {
                 });
             }
             Ok(None) => {
-                let sniff = &self.buf[..self.buf.len().min(BINARY_SNIFF)];
-                if memchr::memchr(0, sniff).is_some() {
+                if is_binary(&self.buf) {
                     self.local.stats.skipped_binary += 1;
                     return;
                 }

@@ -22,9 +22,9 @@ use std::sync::Mutex;
 use git2::{ObjectType, Oid, Repository, Sort, Tree};
 use serde::Serialize;
 
-use crate::finding::{Finding, LineIndex};
+use crate::finding::Finding;
 use crate::matcher::Matcher;
-use crate::scan::{Notice, Report};
+use crate::scan::{blob_findings, is_binary, Notice, Report, Stats};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GitError {
@@ -76,14 +76,6 @@ impl HistoryBlobs {
     }
 }
 
-/// What a history read saw.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct HistoryStats {
-    pub commits: u64,
-    pub blobs: u64,
-    pub blob_bytes: u64,
-}
-
 pub struct GitOptions {
     pub max_blob_size: u64,
     pub threads: usize,
@@ -120,7 +112,7 @@ pub fn scan_all_blobs(
         if opts.threads == 0 { std::thread::available_parallelism().map_or(2, |n| n.get()) } else { opts.threads };
     let results: Mutex<BlobFindings> = Mutex::new(HashMap::new());
     let (tx, rx) = crossbeam_channel::bounded::<(Oid, Vec<u8>)>(threads * 8);
-    let mut stats = HistoryStats::default();
+    let mut stats = Stats::default();
     let mut too_large = HashMap::new();
     let mut damaged = Vec::new();
     let read_result = std::thread::scope(|s| {
@@ -164,8 +156,7 @@ pub fn scan_all_blobs(
             message: format!("object {oid} is missing or corrupt; skipped"),
         });
     }
-    report.stats.blobs += stats.blobs;
-    report.stats.blob_bytes += stats.blob_bytes;
+    report.stats.add(&stats);
     Ok(HistoryBlobs { findings: results.into_inner().unwrap_or_else(|p| p.into_inner()), too_large })
 }
 
@@ -174,7 +165,7 @@ fn read_stream(
     stdout: impl Read,
     max_blob_size: u64,
     tx: &crossbeam_channel::Sender<(Oid, Vec<u8>)>,
-    stats: &mut HistoryStats,
+    stats: &mut Stats,
     too_large: &mut HashMap<Oid, u64>,
     damaged: &mut Vec<String>,
     git_dir: &Path,
@@ -219,17 +210,12 @@ fn read_stream(
     }
 }
 
-/// Matches one blob; binary blobs (a NUL in the first 8 KiB) are passed over.
+/// Matches one blob; binary blobs are passed over. Paths are filled in by the caller.
 pub fn match_blob(matcher: &Matcher, data: &[u8], show_secrets: bool) -> Vec<Finding> {
-    if memchr::memchr(0, &data[..data.len().min(8192)]).is_some() {
+    if is_binary(data) {
         return Vec::new();
     }
-    let Ok(matches) = matcher.find(data) else { return Vec::new() };
-    if matches.is_empty() {
-        return Vec::new();
-    }
-    let lines = LineIndex::new(data);
-    matches.iter().map(|m| Finding::new(matcher.rule(m.rule), m, data, &lines, String::new(), show_secrets)).collect()
+    blob_findings(matcher, data, "", show_secrets).unwrap_or_default()
 }
 
 /// One change between a commit's tree and its first parent's.
@@ -367,8 +353,16 @@ pub fn introductions(
                 .clone()
         };
     for &cid in commits {
-        let commit = match repo.find_commit(cid) {
-            Ok(c) => c,
+        // A commit, its tree, its parents' trees, and what changed against the first parent.
+        let read = repo.find_commit(cid).and_then(|commit| {
+            let tree = commit.tree()?;
+            let parents: Vec<Tree> = commit.parents().filter_map(|p| p.tree().ok()).collect();
+            changes.clear();
+            diff_trees(repo, parents.first(), Some(&tree), b"", &mut changes)?;
+            Ok((commit, parents))
+        });
+        let (commit, parents) = match read {
+            Ok(r) => r,
             Err(e) => {
                 report.errors.push(Notice {
                     path: repo_path.display().to_string(),
@@ -377,25 +371,6 @@ pub fn introductions(
                 continue;
             }
         };
-        let tree = match commit.tree() {
-            Ok(t) => t,
-            Err(e) => {
-                report.errors.push(Notice {
-                    path: repo_path.display().to_string(),
-                    message: format!("commit {cid}: {}", e.message()),
-                });
-                continue;
-            }
-        };
-        let parents: Vec<Tree> = commit.parents().filter_map(|p| p.tree().ok()).collect();
-        changes.clear();
-        if let Err(e) = diff_trees(repo, parents.first(), Some(&tree), b"", &mut changes) {
-            report.errors.push(Notice {
-                path: repo_path.display().to_string(),
-                message: format!("commit {cid}: {}", e.message()),
-            });
-            continue;
-        }
         let removed: HashSet<Oid> = changes.iter().filter(|c| c.new.is_none()).filter_map(|c| c.old).collect();
         let mut provenance: Option<Provenance> = None;
         for change in &changes {

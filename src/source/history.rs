@@ -65,8 +65,7 @@ pub fn scan_root(
                 .push(Notice { path: display_root(&repo_dir), message: "not a readable git repository".into() });
             continue;
         };
-        let base = repo.workdir().unwrap_or_else(|| repo.path()).to_path_buf();
-        let base = std::fs::canonicalize(&base).unwrap_or(base);
+        let base = repository_base(&repo);
         let map = if let Ok(inside) = canonical_root.strip_prefix(&base) {
             let within = slash_path(inside);
             PathMap { within: (!within.is_empty()).then_some(within), prefix: root_prefix.clone() }
@@ -143,6 +142,13 @@ fn scan_repository(
     Some(blobs)
 }
 
+/// The folder a repository's paths are relative to: its work tree, or the repository itself when
+/// bare; canonical, so it compares with canonical roots.
+fn repository_base(repo: &git2::Repository) -> PathBuf {
+    let base = repo.workdir().unwrap_or_else(|| repo.path()).to_path_buf();
+    std::fs::canonicalize(&base).unwrap_or(base)
+}
+
 /// Joins history findings to the working tree's: a file's finding takes the provenance of the
 /// latest commit that introduced the same secret at the same path, and that history finding is
 /// not repeated. Earlier introductions (a secret removed and added back) stay as history findings.
@@ -199,8 +205,7 @@ pub fn scan_selection(
         return report;
     };
     let canonical_root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
-    let base = repo.workdir().unwrap_or_else(|| repo.path()).to_path_buf();
-    let base = std::fs::canonicalize(&base).unwrap_or(base);
+    let base = repository_base(&repo);
     let within = canonical_root.strip_prefix(&base).map(slash_path).ok().filter(|w| !w.is_empty());
     let map = PathMap { within, prefix: String::new() };
     report.stats.repositories += 1;
@@ -259,7 +264,6 @@ pub fn scan_selection(
         f.path = path;
         report.findings.push(f);
     }
-    report.finish();
     report
 }
 

@@ -77,7 +77,7 @@ impl KnownTree {
     }
 }
 
-/// Every known tree of one scan root, and each thread's open repositories.
+/// Every known tree of one scan root.
 #[derive(Default)]
 pub struct Known {
     pub trees: Vec<KnownTree>,
