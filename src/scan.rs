@@ -68,6 +68,9 @@ pub struct Stats {
     /// Unique history blobs read (each once, however many commits hold it).
     pub blobs: u64,
     pub blob_bytes: u64,
+    /// Pack files decoded in process; a repository whose object store could not be read that
+    /// way completely is read through `git cat-file` and adds none.
+    pub packs: u64,
     /// Working-tree files answered from history because their blob was already matched.
     pub files_from_history: u64,
 }
@@ -85,6 +88,7 @@ impl Stats {
         self.commits += o.commits;
         self.blobs += o.blobs;
         self.blob_bytes += o.blob_bytes;
+        self.packs += o.packs;
         self.files_from_history += o.files_from_history;
     }
 }

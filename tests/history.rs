@@ -294,3 +294,61 @@ fn an_oversize_blob_in_history_is_named_not_silently_skipped() {
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(err.contains("skipped: big.txt: blob ") && err.contains("over the size limit; not scanned"), "{err}");
 }
+
+#[test]
+fn packed_history_gives_the_same_findings_as_loose_objects() {
+    let r = repo();
+    let d = r.path();
+    write(d, "a.cfg", format!("token = {}\n", Fake::new(40).github_pat()));
+    commit_all(d, "add a token");
+    // Many similar versions so that `git gc` stores most of them as deltas.
+    for i in 0..30 {
+        let mut body = (0..200).map(|n| format!("setting_{n} = {}\n", n * i)).collect::<String>();
+        if i == 17 {
+            body.push_str(&format!("STRIPE_KEY={}\n", Fake::new(41).stripe_live()));
+        }
+        write(d, "settings.ini", body);
+        commit_all(d, &format!("settings {i}"));
+    }
+    let loose = scan_json(d, &["--history-only"]);
+    assert_eq!(loose["stats"]["packs"], 0);
+    assert_eq!(findings(&loose).len(), 2, "{:#?}", findings(&loose));
+
+    git(d, &["gc", "-q", "--aggressive"]);
+    let packed = scan_json(d, &["--history-only"]);
+    assert_eq!(packed["stats"]["packs"], 1, "the pack is read in process: {:#?}", packed["stats"]);
+    assert_eq!(findings(&packed), findings(&loose));
+    assert_eq!(packed["stats"]["blobs"], loose["stats"]["blobs"]);
+    assert_eq!(packed["stats"]["blob_bytes"], loose["stats"]["blob_bytes"]);
+
+    // A commit after the gc is loose again: both stores are read, each object once.
+    write(d, "late.cfg", format!("token = {}\n", Fake::new(42).github_pat()));
+    let late = commit_all(d, "late token");
+    let mixed = scan_json(d, &["--history-only"]);
+    let f = findings(&mixed);
+    assert_eq!(f.len(), 3, "{f:#?}");
+    assert!(f.iter().any(|x| x["commit"] == late.as_str() && x["path"] == "late.cfg"));
+    assert_eq!(mixed["stats"]["blobs"].as_u64(), loose["stats"]["blobs"].as_u64().map(|b| b + 1));
+}
+
+#[test]
+fn objects_borrowed_through_alternates_are_scanned() {
+    let origin = repo();
+    write(origin.path(), "a.cfg", format!("token = {}\n", Fake::new(43).github_pat()));
+    let added = commit_all(origin.path(), "add a token");
+    write(origin.path(), "a.cfg", "token = none\n");
+    commit_all(origin.path(), "remove it");
+    git(origin.path(), &["gc", "-q"]);
+
+    let parent = tempfile::tempdir().unwrap();
+    let src = origin.path().to_str().unwrap();
+    git(parent.path(), &["clone", "-q", "--shared", src, "borrowed"]);
+    let clone = parent.path().join("borrowed");
+    assert!(clone.join(".git/objects/info/alternates").is_file());
+
+    let v = scan_json(&clone, &["--history-only"]);
+    let f = findings(&v);
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!(f[0]["commit"], added.as_str());
+    assert_eq!(v["stats"]["packs"], 1, "{:#?}", v["stats"]);
+}

@@ -384,3 +384,27 @@ fn ref_to_a_missing_commit_is_named_and_other_refs_are_scanned() {
         run.stderr
     );
 }
+
+// 10. A truncated pack: the in-process reader gives up, `git cat-file` names the pack, no panic.
+#[test]
+fn truncated_pack_is_named() {
+    let r = repo();
+    let d = r.path();
+    write(d, "app.cfg", format!("token = {}\n", Fake::new(1001).github_pat()));
+    commit_all(d, "add a token");
+    git(d, &["gc", "-q"]);
+    let pack = std::fs::read_dir(d.join(".git/objects/pack"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "pack"))
+        .expect("a pack after gc");
+    Command::new("chmod").arg("u+w").arg(&pack).status().unwrap();
+    let len = std::fs::metadata(&pack).unwrap().len();
+    std::fs::OpenOptions::new().write(true).open(&pack).unwrap().set_len(len / 2).unwrap();
+
+    let run = scan(d, &["--history-only"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(run.json["stats"]["packs"], 0);
+    let name = pack.file_name().unwrap().to_str().unwrap();
+    assert!(run.error_lines().iter().any(|l| l.contains(name)), "stderr names the pack: {}", run.stderr);
+}

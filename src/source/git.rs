@@ -94,6 +94,24 @@ pub fn scan_all_blobs(
     opts: &GitOptions,
     report: &mut Report,
 ) -> Result<HistoryBlobs, GitError> {
+    match crate::source::pack::scan_objects(repo, matcher, opts) {
+        Ok((blobs, stats)) => {
+            report.stats.add(&stats);
+            Ok(blobs)
+        }
+        // Whatever the in-process reader cannot read completely, `cat-file` reads and names.
+        Err(_) => scan_all_blobs_with_cat_file(repo, matcher, opts, report),
+    }
+}
+
+/// Reads every object through `git cat-file --batch-all-objects`, matching blobs on the other
+/// threads as they arrive.
+fn scan_all_blobs_with_cat_file(
+    repo: &Repository,
+    matcher: &Matcher,
+    opts: &GitOptions,
+    report: &mut Report,
+) -> Result<HistoryBlobs, GitError> {
     let git_dir = repo.path().to_path_buf();
     let mut child = Command::new("git")
         .arg("--git-dir")
@@ -111,7 +129,8 @@ pub fn scan_all_blobs(
     let threads =
         if opts.threads == 0 { std::thread::available_parallelism().map_or(2, |n| n.get()) } else { opts.threads };
     let results: Mutex<BlobFindings> = Mutex::new(HashMap::new());
-    let (tx, rx) = crossbeam_channel::bounded::<(Oid, Vec<u8>)>(threads * 8);
+    enlarge_pipe(&stdout);
+    let (tx, rx) = crossbeam_channel::bounded::<Vec<(Oid, Vec<u8>)>>(threads * 4);
     let mut stats = Stats::default();
     let mut too_large = HashMap::new();
     let mut damaged = Vec::new();
@@ -121,10 +140,12 @@ pub fn scan_all_blobs(
             let results = &results;
             s.spawn(move || {
                 let mut local: Vec<(Oid, Vec<Finding>)> = Vec::new();
-                for (oid, data) in rx {
-                    let found = match_blob(matcher, &data, opts.show_secrets);
-                    if !found.is_empty() {
-                        local.push((oid, found));
+                for batch in rx {
+                    for (oid, data) in batch {
+                        let found = match_blob(matcher, &data, opts.show_secrets);
+                        if !found.is_empty() {
+                            local.push((oid, found));
+                        }
                     }
                 }
                 if let Ok(mut r) = results.lock() {
@@ -160,11 +181,30 @@ pub fn scan_all_blobs(
     Ok(HistoryBlobs { findings: results.into_inner().unwrap_or_else(|p| p.into_inner()), too_large })
 }
 
+/// Blobs go to the matchers in batches: one channel message per blob cost more in wake-ups
+/// and `sched_yield` than the matching itself on a history of many small files (BENCHMARKS.md).
+const BATCH_BYTES: usize = 1 << 20;
+const BATCH_BLOBS: usize = 256;
+
+/// A 1 MiB pipe (the Linux default ceiling) instead of 64 KiB lets `cat-file` run ahead of
+/// the reader with 16× fewer wake-ups; where it cannot be set the default pipe still works.
+#[cfg(target_os = "linux")]
+fn enlarge_pipe(stdout: &std::process::ChildStdout) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: F_SETPIPE_SZ only reads its integer argument; a failure leaves the pipe as it was.
+    unsafe {
+        libc::fcntl(stdout.as_raw_fd(), libc::F_SETPIPE_SZ, 1 << 20);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn enlarge_pipe(_stdout: &std::process::ChildStdout) {}
+
 /// Parses `<oid> <type> <size>\n<content>\n` records, sending blobs to the matchers.
 fn read_stream(
     stdout: impl Read,
     max_blob_size: u64,
-    tx: &crossbeam_channel::Sender<(Oid, Vec<u8>)>,
+    tx: &crossbeam_channel::Sender<Vec<(Oid, Vec<u8>)>>,
     stats: &mut Stats,
     too_large: &mut HashMap<Oid, u64>,
     damaged: &mut Vec<String>,
@@ -173,10 +213,15 @@ fn read_stream(
     let bad = |message: String| GitError::Stream { path: git_dir.display().to_string(), message };
     let mut reader = BufReader::with_capacity(1 << 20, stdout);
     let mut header = Vec::new();
+    let mut batch = Vec::new();
+    let mut batch_bytes = 0usize;
     loop {
         header.clear();
         let n = reader.read_until(b'\n', &mut header).map_err(|e| bad(e.to_string()))?;
         if n == 0 {
+            if !batch.is_empty() {
+                let _ = tx.send(batch);
+            }
             return Ok(());
         }
         let line = String::from_utf8_lossy(&header);
@@ -196,8 +241,13 @@ fn read_stream(
             reader.read_exact(&mut data).map_err(|e| bad(e.to_string()))?;
             stats.blobs += 1;
             stats.blob_bytes += size;
-            if tx.send((oid, data)).is_err() {
-                return Ok(());
+            batch_bytes += data.len();
+            batch.push((oid, data));
+            if batch_bytes >= BATCH_BYTES || batch.len() >= BATCH_BLOBS {
+                batch_bytes = 0;
+                if tx.send(std::mem::take(&mut batch)).is_err() {
+                    return Ok(());
+                }
             }
         } else {
             if kind == "blob" {

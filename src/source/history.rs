@@ -31,6 +31,14 @@ impl PathMap {
 }
 
 /// Scans the history of every repository the root is in or holds.
+/// libgit2 re-hashes every object it reads (SHA-1 with collision detection), which cost more than
+/// the provenance walk's tree diffs themselves; `git` does not re-hash on read either, and a
+/// damaged object still fails to inflate or parse. The setting is process-wide, hence once.
+fn skip_object_rehash() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| git2::opts::strict_hash_verification(false));
+}
+
 pub fn scan_root(
     matcher: &Matcher,
     config: &Config,
@@ -43,6 +51,7 @@ pub fn scan_root(
     if !root.is_dir() {
         return (report, known);
     }
+    skip_object_rehash();
     let canonical_root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
     let root_prefix = if several_roots {
         let d = display_root(root);

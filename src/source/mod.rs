@@ -3,3 +3,4 @@ pub mod fs;
 pub mod git;
 pub mod history;
 pub mod known;
+pub mod pack;
