@@ -10,7 +10,8 @@
 #         $BENCH_DIR/history, BENCH_DIR defaulting to ../bench beside the repository)
 #   RUNS  timed runs per tool (default: 3)
 #
-# Environment: PEERS_DIR, KEYTRAIL_BIN, SKIP_KEYTRAIL as for bench-fs.sh.
+# Environment: PEERS_DIR, KEYTRAIL_BIN, SKIP_KEYTRAIL as for bench-fs.sh; SKIP_GITLEAKS=1 and
+# SKIP_BETTERLEAKS=1 leave out the two slowest peers (about 2 and 6 minutes a round).
 # Targets (issue): keytrail <= 0.25 x Kingfisher's wall time and <= 2 x the floor; peak RSS <=
 # Kingfisher's; --staged under 30 ms.
 set -euo pipefail
@@ -39,7 +40,7 @@ add_tool kingfisher "0 200 205" "$kingfisher" scan "$repo" --git-history full --
   --no-update-check --format json -o "$work/kingfisher.json"
 [ "${SKIP_GITLEAKS:-0}" = 1 ] || [ ! -x "$gitleaks" ] ||
   add_tool gitleaks "0" "$gitleaks" git "$repo" --no-banner --exit-code 0 -f json -r "$work/gitleaks.json"
-[ ! -x "$betterleaks" ] ||
+[ "${SKIP_BETTERLEAKS:-0}" = 1 ] || [ ! -x "$betterleaks" ] ||
   add_tool betterleaks "0" "$betterleaks" git "$repo" --no-banner --exit-code=0 -o "$work/betterleaks.json"
 
 run_rounds "$runs"

@@ -6,6 +6,7 @@ use std::ops::Range;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::matcher::decode::{Encoding, View};
 use crate::matcher::RawMatch;
 use crate::rules::{NhiKind, Rule, Severity};
 
@@ -133,6 +134,10 @@ pub struct Finding {
     pub companion: Option<Companion>,
     /// Where the blob came from.
     pub source: Source,
+    /// The encoding the secret was found under (base64, string escapes, percent, UTF-16);
+    /// absent when it sits in the file as it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<Encoding>,
     /// For a secret in history (or a working-tree secret that history also holds): the commit that
     /// introduced it at this path.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
@@ -180,11 +185,39 @@ impl Finding {
             fingerprint: fingerprint(secret),
             companion,
             source: Source::Worktree,
+            encoding: None,
             history: None,
         }
     }
 
     /// The order every output uses: path, line, column, rule.
+    /// The finding for a match `m` inside `view`, a decoded form of `hay[view.origin]`: located at
+    /// the encoded text, identified (fingerprint, redacted value) by the decoded secret.
+    pub fn from_view(
+        rule: &Rule,
+        m: &RawMatch,
+        view: &View,
+        hay: &[u8],
+        lines: &LineIndex,
+        path: String,
+        show_secrets: bool,
+    ) -> Finding {
+        let at = RawMatch { rule: m.rule, secret: view.origin.clone(), companion: None, entropy: m.entropy };
+        let mut f = Finding::new(rule, &at, hay, lines, path, show_secrets);
+        let secret = &view.bytes[m.secret.clone()];
+        let shown = |s: &[u8]| if show_secrets { String::from_utf8_lossy(s).into_owned() } else { redact(s) };
+        f.secret = shown(secret);
+        f.fingerprint = fingerprint(secret);
+        f.companion = m.companion.as_ref().zip(rule.companion.as_ref()).map(|(span, c)| Companion {
+            name: c.name.clone(),
+            secret: shown(&view.bytes[span.clone()]),
+            line: f.line,
+            column: f.column,
+        });
+        f.encoding = Some(view.encoding);
+        f
+    }
+
     pub fn sort_key(&self) -> (&str, usize, usize, &str) {
         (&self.path, self.line, self.column, &self.rule_id)
     }

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::finding::{Finding, LineIndex};
+use crate::matcher::decode::{self, Encoding, View};
 use crate::matcher::{Matcher, MatcherError};
 use crate::source;
 use crate::source::history;
@@ -134,25 +135,87 @@ const BINARY_SNIFF: usize = 8 * 1024;
 
 /// Whether a blob is binary (a NUL in its first 8 KiB); binary blobs are not matched.
 pub fn is_binary(hay: &[u8]) -> bool {
-    memchr::memchr(0, &hay[..hay.len().min(BINARY_SNIFF)]).is_some()
+    let head = &hay[..hay.len().min(BINARY_SNIFF)];
+    memchr::memchr(0, head).is_some() && decode::utf16_text(head).is_none()
 }
 
-/// The findings in one blob, each located at `path`.
+/// The findings in one blob, each located at `path`: in the text as it is, and in its decoded
+/// candidates (UTF-16 text, base64 runs, lines with string escapes or percent-encoding).
 pub fn blob_findings(
     matcher: &Matcher,
     hay: &[u8],
     path: &str,
     show_secrets: bool,
 ) -> Result<Vec<Finding>, MatcherError> {
+    let maybe_utf16 = hay.starts_with(&[0xFF, 0xFE])
+        || hay.starts_with(&[0xFE, 0xFF])
+        || memchr::memchr(0, &hay[..hay.len().min(BINARY_SNIFF)]).is_some();
+    let transcoded = if maybe_utf16 { decode::utf16_text(hay) } else { None };
+    let hay = transcoded.as_deref().unwrap_or(hay);
+    let mut views = Vec::new();
+    decode::base64_views(hay, &mut views);
+    decode::line_views(hay, |line| matcher.has_keyword(line), &mut views);
+    // A base64 value can hold another (a Kubernetes Secret holding a Docker config): one level more.
+    let mut nested = Vec::new();
+    for v in views.iter().filter(|v| v.encoding == Encoding::Base64) {
+        let mut inner = Vec::new();
+        decode::base64_views(&v.bytes, &mut inner);
+        nested.extend(inner.into_iter().map(|i| View { origin: v.origin.clone(), ..i }));
+    }
+    views.append(&mut nested);
+
     let matches = matcher.find(hay)?;
-    if matches.is_empty() {
+    let mut decoded = Vec::new();
+    for v in &views {
+        for m in matcher.find(&v.bytes)? {
+            decoded.push((v, m));
+        }
+    }
+    if matches.is_empty() && decoded.is_empty() {
         return Ok(Vec::new());
     }
     let lines = LineIndex::new(hay);
-    Ok(matches
+    let mut found: Vec<Finding> = matches
         .iter()
         .map(|m| Finding::new(matcher.rule(m.rule), m, hay, &lines, path.to_string(), show_secrets))
-        .collect())
+        .collect();
+    if transcoded.is_some() {
+        for f in &mut found {
+            f.encoding = Some(Encoding::Utf16);
+        }
+    }
+    for (v, m) in decoded {
+        let rule = matcher.rule(m.rule);
+        let f = Finding::from_view(rule, &m, v, hay, &lines, path.to_string(), show_secrets);
+        if found.iter().any(|o| o.rule_id == f.rule_id && o.line == f.line && o.fingerprint == f.fingerprint) {
+            continue;
+        }
+        // Undoing escapes gives the real value (a PEM key's line breaks, not `\n`): it replaces
+        // what the same rule matched in the escaped text of that line.
+        if matches!(v.encoding, Encoding::Escapes | Encoding::Percent) {
+            found.retain(|o| !(o.rule_id == f.rule_id && o.line == f.line && o.encoding.is_none()));
+        }
+        found.push(f);
+    }
+    drop_generic_on_specific_lines(&mut found);
+    Ok(found)
+}
+
+/// A vendor rule's finding from a decoded view covers the encoded span; a generic rule that
+/// matched the same encoded text (a base64 value under `password:`) is the same secret.
+fn drop_generic_on_specific_lines(found: &mut Vec<Finding>) {
+    let specific: Vec<(usize, usize, usize)> = found
+        .iter()
+        .filter(|f| f.encoding.is_some() && !f.nhi_kind.is_generic())
+        .map(|f| (f.line, f.column, f.end_column))
+        .collect();
+    if specific.is_empty() {
+        return;
+    }
+    found.retain(|f| {
+        !f.nhi_kind.is_generic()
+            || !specific.iter().any(|&(line, start, end)| f.line == line && f.column < end && start < f.end_column)
+    });
 }
 
 /// Scans one blob of bytes, appending its findings. A rule whose regex fails to compile is

@@ -5,6 +5,7 @@
 //! compiling the whole catalogue. A regex match then has to survive the placeholder filter, the
 //! rule's entropy floor, its checksum and, when the rule has one, the search for its companion.
 pub mod checksum;
+pub mod decode;
 pub mod entropy;
 pub mod placeholder;
 
@@ -149,6 +150,11 @@ impl Matcher {
             }
         }
         problems
+    }
+
+    /// Whether any rule's keyword occurs in `hay`.
+    pub fn has_keyword(&self, hay: &[u8]) -> bool {
+        self.prefilter.is_match(hay)
     }
 
     /// The rules whose keywords occur in `hay`, in rule order.

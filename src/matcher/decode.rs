@@ -1,0 +1,286 @@
+//! Views of a blob with an encoding undone, so that secrets hidden by base64, string escapes,
+//! percent-encoding or UTF-16 are matched too.
+//!
+//! Decoding must not make clean files slow, so only candidates are decoded: base64 runs long
+//! enough to hold a credential whose first bytes decode to text, and lines that hold both an
+//! escape (or a `%XX`) and one of the rules' keywords. Each view remembers the span of the blob it
+//! came from; a finding in it is reported there, at the line where the encoded text sits.
+
+use std::ops::Range;
+
+/// How a view was decoded; shown in findings as `encoding`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Encoding {
+    Base64,
+    /// JSON and other string escapes: `\n`, `\/`, `\"`, `\uXXXX`, …
+    Escapes,
+    Percent,
+    Utf16,
+}
+
+/// Decoded text and the span of the original blob it came from.
+pub struct View {
+    pub bytes: Vec<u8>,
+    pub origin: Range<usize>,
+    pub encoding: Encoding,
+}
+
+/// The shortest base64 run decoded: 16 characters hold 12 bytes, less than any credential
+/// worth reporting from inside an encoding.
+const MIN_BASE64_RUN: usize = 16;
+/// A decoded blob never costs more than this much extra matching.
+const MAX_DECODED_BYTES: usize = 4 << 20;
+
+/// The text of a UTF-16 file (with a byte-order mark, or without one when every other byte of its
+/// start is NUL), transcoded to UTF-8. Lines stay the same lines.
+pub fn utf16_text(hay: &[u8]) -> Option<Vec<u8>> {
+    let (body, little) = match hay {
+        [0xFF, 0xFE, rest @ ..] => (rest, true),
+        [0xFE, 0xFF, rest @ ..] => (rest, false),
+        _ => {
+            let head = &hay[..hay.len().min(512) & !1];
+            if head.len() < 8 {
+                return None;
+            }
+            let zeros_odd = head.iter().skip(1).step_by(2).filter(|&&b| b == 0).count();
+            let zeros_even = head.iter().step_by(2).filter(|&&b| b == 0).count();
+            let half = head.len() / 2;
+            if zeros_odd * 10 >= half * 9 && zeros_even == 0 {
+                (hay, true)
+            } else if zeros_even * 10 >= half * 9 && zeros_odd == 0 {
+                (hay, false)
+            } else {
+                return None;
+            }
+        }
+    };
+    let units = body.chunks_exact(2).map(|c| {
+        if little {
+            u16::from_le_bytes([c[0], c[1]])
+        } else {
+            u16::from_be_bytes([c[0], c[1]])
+        }
+    });
+    // Bytes that only start like a byte-order mark (invalid UTF-8 or binary) decode to a scatter of
+    // unrelated code points; UTF-16 text that can hold a credential is largely ASCII.
+    let sample: Vec<u16> = units.clone().take(256).collect();
+    if sample.iter().filter(|&&u| u < 0x80).count() * 3 < sample.len() {
+        return None;
+    }
+    let text: String = char::decode_utf16(units).map(|r| r.unwrap_or(char::REPLACEMENT_CHARACTER)).collect();
+    Some(text.into_bytes())
+}
+
+fn is_base64_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_')
+}
+
+fn base64_value(b: u8) -> Option<u8> {
+    Some(match b {
+        b'A'..=b'Z' => b - b'A',
+        b'a'..=b'z' => b - b'a' + 26,
+        b'0'..=b'9' => b - b'0' + 52,
+        b'+' | b'-' => 62,
+        b'/' | b'_' => 63,
+        _ => return None,
+    })
+}
+
+/// Decodes standard or URL-safe base64 without padding; `None` on a character outside both.
+fn decode_base64(run: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(run.len() * 3 / 4);
+    let mut acc: u32 = 0;
+    let mut bits = 0;
+    for &b in run {
+        acc = (acc << 6) | u32::from(base64_value(b)?);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    Some(out)
+}
+
+fn is_text(bytes: &[u8]) -> bool {
+    !bytes.is_empty() && bytes.iter().all(|&b| (0x20..0x7f).contains(&b) || matches!(b, b'\n' | b'\r' | b'\t'))
+}
+
+/// Base64 runs that decode to text. A run that is all hex digits (a hash), all letters (a word or
+/// identifier) or the header of a JWT (`eyJ`, matched as a JWT already) is not decoded.
+pub fn base64_views(hay: &[u8], out: &mut Vec<View>) {
+    let mut budget = MAX_DECODED_BYTES;
+    let mut i = 0;
+    while i < hay.len() {
+        if !is_base64_byte(hay[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < hay.len() && is_base64_byte(hay[i]) {
+            i += 1;
+        }
+        let run = &hay[start..i];
+        if run.len() < MIN_BASE64_RUN
+            || run.starts_with(b"eyJ")
+            || run.iter().all(u8::is_ascii_hexdigit)
+            || run.iter().all(u8::is_ascii_alphabetic)
+        {
+            continue;
+        }
+        // The first 8 characters decide cheaply whether the rest is worth decoding.
+        if !decode_base64(&run[..8]).is_some_and(|d| is_text(&d)) {
+            continue;
+        }
+        // One character past a multiple of four carries no whole byte.
+        let usable = if run.len() % 4 == 1 { &run[..run.len() - 1] } else { run };
+        let Some(decoded) = decode_base64(usable) else { continue };
+        if decoded.len() > budget || !is_text(&decoded) {
+            continue;
+        }
+        budget -= decoded.len();
+        out.push(View { bytes: decoded, origin: start..i, encoding: Encoding::Base64 });
+    }
+}
+
+/// The line of `hay` containing `at`.
+fn line_around(hay: &[u8], at: usize) -> Range<usize> {
+    let start = memchr::memrchr(b'\n', &hay[..at]).map_or(0, |p| p + 1);
+    let end = memchr::memchr(b'\n', &hay[at..]).map_or(hay.len(), |p| at + p);
+    start..end
+}
+
+/// Lines holding an escape (`\n`, `\/`, `\uXXXX`, …) or a percent-encoded byte, decoded, kept when
+/// the decoded line holds a keyword (which the encoding may have hidden: `ghp%5F`).
+pub fn line_views(hay: &[u8], has_keyword: impl Fn(&[u8]) -> bool, out: &mut Vec<View>) {
+    let mut budget = MAX_DECODED_BYTES;
+    let mut next_line = 0;
+    for at in memchr::memchr2_iter(b'\\', b'%', hay) {
+        if at < next_line {
+            continue;
+        }
+        let line = line_around(hay, at);
+        next_line = line.end + 1;
+        let text = &hay[line.clone()];
+        if text.len() > budget {
+            continue;
+        }
+        for (decoded, encoding) in [(unescape(text), Encoding::Escapes), (percent_decode(text), Encoding::Percent)] {
+            if let Some(bytes) = decoded.filter(|d| has_keyword(d)) {
+                budget = budget.saturating_sub(bytes.len());
+                out.push(View { bytes, origin: line.clone(), encoding });
+            }
+        }
+    }
+}
+
+fn hex(b: u8) -> Option<u8> {
+    (b as char).to_digit(16).map(|d| d as u8)
+}
+
+/// String escapes undone; `None` when there were none.
+pub fn unescape(text: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut changed = false;
+    let mut i = 0;
+    while i < text.len() {
+        let b = text[i];
+        if b != b'\\' || i + 1 == text.len() {
+            out.push(b);
+            i += 1;
+            continue;
+        }
+        let next = text[i + 1];
+        let simple = match next {
+            b'n' => Some(b'\n'),
+            b'r' => Some(b'\r'),
+            b't' => Some(b'\t'),
+            b'/' | b'"' | b'\'' | b'\\' => Some(next),
+            _ => None,
+        };
+        if let Some(c) = simple {
+            out.push(c);
+            i += 2;
+            changed = true;
+            continue;
+        }
+        if (next == b'u' || next == b'x') && i + 2 < text.len() {
+            let digits = if next == b'u' { 4 } else { 2 };
+            let code = text
+                .get(i + 2..i + 2 + digits)
+                .and_then(|d| d.iter().try_fold(0u32, |acc, &c| hex(c).map(|v| acc * 16 + u32::from(v))));
+            if let Some(ch) = code.and_then(char::from_u32) {
+                let mut buf = [0u8; 4];
+                out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+                i += 2 + digits;
+                changed = true;
+                continue;
+            }
+        }
+        out.push(b);
+        i += 1;
+    }
+    changed.then_some(out)
+}
+
+/// `%XX` sequences decoded; `None` when there were none.
+pub fn percent_decode(text: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut changed = false;
+    let mut i = 0;
+    while i < text.len() {
+        if text[i] == b'%' {
+            if let (Some(h), Some(l)) = (text.get(i + 1).and_then(|&c| hex(c)), text.get(i + 2).and_then(|&c| hex(c))) {
+                out.push(h * 16 + l);
+                i += 3;
+                changed = true;
+                continue;
+            }
+        }
+        out.push(text[i]);
+        i += 1;
+    }
+    changed.then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_of_text_is_decoded_and_hashes_are_not() {
+        let mut v = Vec::new();
+        let encoded = "dG9rZW49Z2hwX2FiY2RlZmdoaWprbG1ub3BxcnN0dXZ3eHl6MDEyMzQ1Njc4OQ==";
+        base64_views(format!("data:\n  token: {encoded}\n").as_bytes(), &mut v);
+        assert_eq!(v.len(), 1);
+        assert!(v[0].bytes.starts_with(b"token=ghp_"));
+        v.clear();
+        base64_views(b"sha = 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\n", &mut v);
+        assert!(v.is_empty());
+        base64_views(
+            b"iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==",
+            &mut v,
+        );
+        assert!(v.is_empty(), "binary (a PNG) is not text");
+    }
+
+    #[test]
+    fn escapes_and_percent_are_undone() {
+        assert_eq!(unescape(br#"a\nb\/c\u0041"#).unwrap(), b"a\nb/cA");
+        assert_eq!(unescape(b"plain"), None);
+        assert_eq!(percent_decode(b"p%40ss%2Fw").unwrap(), b"p@ss/w");
+        assert_eq!(percent_decode(b"100%"), None);
+    }
+
+    #[test]
+    fn utf16_is_transcoded_with_or_without_bom() {
+        let text = "key = value\nline two\n";
+        let mut le: Vec<u8> = vec![0xFF, 0xFE];
+        le.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+        assert_eq!(utf16_text(&le).unwrap(), text.as_bytes());
+        let be: Vec<u8> = text.encode_utf16().flat_map(u16::to_be_bytes).collect();
+        assert_eq!(utf16_text(&be).unwrap(), text.as_bytes());
+        assert_eq!(utf16_text(text.as_bytes()), None);
+    }
+}
