@@ -72,8 +72,19 @@ pub fn utf16_text(hay: &[u8]) -> Option<Vec<u8>> {
     Some(text.into_bytes())
 }
 
+const BASE64_BYTES: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'-' | b'_');
+        b += 1;
+    }
+    t
+};
+
 fn is_base64_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_')
+    BASE64_BYTES[b as usize]
 }
 
 fn base64_value(b: u8) -> Option<u8> {
@@ -111,15 +122,27 @@ fn is_text(bytes: &[u8]) -> bool {
 /// identifier) or the header of a JWT (`eyJ`, matched as a JWT already) is not decoded.
 pub fn base64_views(hay: &[u8], out: &mut Vec<View>) {
     let mut budget = MAX_DECODED_BYTES;
+    // A run of MIN_BASE64_RUN bytes starting at or after `i` must cover `i + MIN_BASE64_RUN - 1`:
+    // probing that byte first skips most of a text without looking at every byte.
     let mut i = 0;
-    while i < hay.len() {
-        if !is_base64_byte(hay[i]) {
-            i += 1;
+    while i + MIN_BASE64_RUN <= hay.len() {
+        let probe = i + MIN_BASE64_RUN - 1;
+        if !is_base64_byte(hay[probe]) {
+            i = probe + 1;
             continue;
         }
-        let start = i;
+        let mut start = probe;
+        while start > i && is_base64_byte(hay[start - 1]) {
+            start -= 1;
+        }
+        i = probe + 1;
         while i < hay.len() && is_base64_byte(hay[i]) {
             i += 1;
+        }
+        if start > 0 && is_base64_byte(hay[start - 1]) {
+            // The run began before `i` was reached: it was already measured and was too short or
+            // rejected; its remainder is not a new run.
+            continue;
         }
         let run = &hay[start..i];
         if run.len() < MIN_BASE64_RUN
