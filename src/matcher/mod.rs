@@ -46,6 +46,10 @@ pub struct Matcher {
     prefilter: AhoCorasick,
     /// For each prefilter pattern, the rules that list it as a keyword.
     pattern_rules: Vec<Vec<usize>>,
+    /// Lowercased keywords, by prefilter pattern.
+    keywords: Vec<Vec<u8>>,
+    /// For each pattern, the longer patterns that contain it, with its offset inside them.
+    containers: Vec<Vec<(usize, usize)>>,
 }
 
 impl Matcher {
@@ -77,8 +81,23 @@ impl Matcher {
             .or_else(|_| AhoCorasickBuilder::new().ascii_case_insensitive(true).build(&keywords))
             .map_err(|e| MatcherError::Prefilter(e.to_string()))?;
         let n = rules.len();
+        let keywords: Vec<Vec<u8>> = keywords.into_iter().map(String::into_bytes).collect();
+        let containers = keywords
+            .iter()
+            .map(|inner| {
+                let mut found = Vec::new();
+                for (j, outer) in keywords.iter().enumerate() {
+                    if outer.len() > inner.len() {
+                        found.extend(memchr::memmem::find_iter(outer, inner).map(|k| (j, k)));
+                    }
+                }
+                found
+            })
+            .collect();
         Ok(Matcher {
             rules,
+            keywords,
+            containers,
             regexes: (0..n).map(|_| OnceLock::new()).collect(),
             companions: (0..n).map(|_| OnceLock::new()).collect(),
             prefilter,
@@ -161,13 +180,30 @@ impl Matcher {
     fn candidates(&self, hay: &[u8]) -> Vec<usize> {
         let mut hit = vec![false; self.rules.len()];
         let mut seen_pattern = vec![false; self.pattern_rules.len()];
-        for m in self.prefilter.find_overlapping_iter(hay) {
-            let p = m.pattern().as_usize();
+        let mut mark = |p: usize| {
             if !std::mem::replace(&mut seen_pattern[p], true) {
                 for &r in &self.pattern_rules[p] {
                     hit[r] = true;
                 }
             }
+        };
+        // Non-overlapping search, restarted one byte after each match's start, is faster than an
+        // overlapping one and misses only keywords that contain the one reported (it ends first);
+        // those are checked in place. Every keyword occurrence is thus seen (tested below).
+        let mut at = 0;
+        while at < hay.len() {
+            let Some(m) = self.prefilter.find(aho_corasick::Input::new(hay).range(at..)) else { break };
+            let p = m.pattern().as_usize();
+            mark(p);
+            for &(outer, offset) in &self.containers[p] {
+                let word = &self.keywords[outer];
+                if let Some(start) = m.start().checked_sub(offset) {
+                    if hay.get(start..start + word.len()).is_some_and(|h| h.eq_ignore_ascii_case(word)) {
+                        mark(outer);
+                    }
+                }
+            }
+            at = m.start() + 1;
         }
         hit.iter().enumerate().filter(|(_, &h)| h).map(|(i, _)| i).collect()
     }
@@ -317,6 +353,42 @@ fn drop_generic_overlaps(rules: &[Rule], matches: &mut Vec<RawMatch>) {
 mod tests {
     use super::*;
     use crate::rules::Loader;
+
+    #[test]
+    fn keyword_candidates_equal_an_overlapping_search() {
+        let words =
+            ["sk-", "sk-ant-", "ant", "t-a", "token", "ken", "_token", "xoxb-", "xb-", "api_key", "key", "pi_k"];
+        let mut toml = String::new();
+        for (i, w) in words.iter().enumerate() {
+            toml.push_str(&format!(
+                "[[rule]]\nid = \"r{i}\"\nname = \"n\"\ndescription = \"d\"\nprovider = \"p\"\nnhi_kind = \"api_key\"\n\
+                 keywords = [\"{w}\"]\nregex = '''(?P<secret>zzzz)'''\nexamples = ['{w} zzzz']\nnegative_examples = ['none']\n\n"
+            ));
+        }
+        let m = matcher(&toml);
+        let overlapping = AhoCorasickBuilder::new().ascii_case_insensitive(true).build(words).unwrap();
+        // Keywords and pieces of keywords glued together, so that they overlap and nest every way.
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        for _ in 0..20_000 {
+            let mut hay = Vec::new();
+            for _ in 0..next(5) + 1 {
+                let w = words[next(words.len())].as_bytes();
+                let from = if next(3) == 0 { next(w.len()) } else { 0 };
+                hay.extend_from_slice(&w[from..]);
+            }
+            let mut expected: Vec<usize> =
+                overlapping.find_overlapping_iter(&hay[..]).map(|x| x.pattern().as_usize()).collect();
+            expected.sort();
+            expected.dedup();
+            assert_eq!(m.candidates(&hay), expected, "{}", String::from_utf8_lossy(&hay));
+        }
+    }
 
     fn matcher(toml: &str) -> Matcher {
         let mut l = Loader::default();
