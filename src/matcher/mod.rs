@@ -211,15 +211,24 @@ impl Matcher {
     /// Every accepted match in `hay`, ordered by secret position then rule.
     pub fn find(&self, hay: &[u8]) -> Result<Vec<RawMatch>, MatcherError> {
         let mut out = Vec::new();
+        let mut bad_checksums = Vec::new();
         for i in self.candidates(hay) {
-            self.find_rule(i, hay, &mut out)?;
+            self.find_rule(i, hay, &mut out, &mut bad_checksums)?;
         }
         out.sort_by_key(|m| (m.secret.start, m.secret.end, m.rule));
-        drop_generic_overlaps(&self.rules, &mut out);
+        drop_generic_overlaps(&self.rules, &mut out, &bad_checksums);
         Ok(out)
     }
 
-    fn find_rule(&self, i: usize, hay: &[u8], out: &mut Vec<RawMatch>) -> Result<(), MatcherError> {
+    /// Appends rule `i`'s accepted matches to `out`, and to `bad_checksums` the spans its checksum
+    /// rejected (a token of a known format that is not genuine is no generic secret either).
+    fn find_rule(
+        &self,
+        i: usize,
+        hay: &[u8],
+        out: &mut Vec<RawMatch>,
+        bad_checksums: &mut Vec<Range<usize>>,
+    ) -> Result<(), MatcherError> {
         let rule = &self.rules[i];
         let re = self.regex(i)?;
         let Some(group) = re.capture_names().position(|n| n == Some(SECRET_GROUP)) else {
@@ -249,6 +258,7 @@ impl Matcher {
                 continue;
             }
             if rule.checksum.is_some_and(|c| !checksum::verify(c, secret)) {
+                bad_checksums.push(s..e);
                 continue;
             }
             let companion = match &rule.companion {
@@ -332,10 +342,14 @@ fn line_window(hay: &[u8], span: Range<usize>, lines: usize) -> Range<usize> {
 
 /// A vendor rule is more precise than a context rule: where both claim overlapping text, keep the
 /// vendor's finding only. Two generic rules on the same text keep the first.
-fn drop_generic_overlaps(rules: &[Rule], matches: &mut Vec<RawMatch>) {
+fn drop_generic_overlaps(rules: &[Rule], matches: &mut Vec<RawMatch>, bad_checksums: &[Range<usize>]) {
     let overlaps = |a: &Range<usize>, b: &Range<usize>| a.start < b.end && b.start < a.end;
-    let specific: Vec<Range<usize>> =
-        matches.iter().filter(|m| !rules[m.rule].nhi_kind.is_generic()).map(|m| m.secret.clone()).collect();
+    let specific: Vec<Range<usize>> = matches
+        .iter()
+        .filter(|m| !rules[m.rule].nhi_kind.is_generic())
+        .map(|m| m.secret.clone())
+        .chain(bad_checksums.iter().cloned())
+        .collect();
     let mut kept_generic: Vec<Range<usize>> = Vec::new();
     matches.retain(|m| {
         if !rules[m.rule].nhi_kind.is_generic() {

@@ -145,7 +145,9 @@ pub fn is_implausible_generic(value: &[u8]) -> bool {
     let path_or_url =
         value.starts_with(b"/") || value.starts_with(b"./") || value.starts_with(b"../") || contains(value, b"://");
     let call = contains(value, b"(") || contains(value, b"->") || value.starts_with(b"$");
-    letters_only || ends_like_label || (is_hex && hash_len) || uuid || path_or_url || call
+    // `secret: Range<usize>,` in a struct, `token: Option<String>;`: a type, not a value.
+    let code = (contains(value, b"<") && contains(value, b">")) || matches!(value.last(), Some(b',') | Some(b';'));
+    letters_only || ends_like_label || (is_hex && hash_len) || uuid || path_or_url || call || code
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
@@ -170,6 +172,23 @@ fn is_bracketed_name(s: &[u8]) -> bool {
             (s.first(), s.last()),
             (Some(b'<'), Some(b'>')) | (Some(b'['), Some(b']')) | (Some(b'{'), Some(b'}'))
         )
+        || holds_format_field(s)
+}
+
+/// A format-string field inside the value (`pscale_pw_{pw}`, `{}`, `{0}`, `{user.token}`): the
+/// text is a template that code fills in, not a credential.
+fn holds_format_field(s: &[u8]) -> bool {
+    let mut rest = s;
+    while let Some(open) = memchr::memchr(b'{', rest) {
+        let after = &rest[open + 1..];
+        let Some(close) = memchr::memchr(b'}', after) else { return false };
+        let inside = &after[..close];
+        if inside.len() <= 32 && inside.iter().all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':')) {
+            return true;
+        }
+        rest = &after[close + 1..];
+    }
+    false
 }
 
 /// A run of one character making up most of a value (`sk_live_0000…`), a run of 8 in a

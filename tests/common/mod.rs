@@ -69,7 +69,9 @@ impl Fake {
     }
 
     pub fn pem_private_key(&mut self) -> String {
-        let lines: Vec<String> = (0..6).map(|_| self.chars(B64, 64)).collect();
+        // DER-encoded keys open with a SEQUENCE header, so real bodies start with `MII`.
+        let mut lines: Vec<String> = (0..6).map(|_| self.chars(B64, 64)).collect();
+        lines[0].replace_range(..16, "MIIEowIBAAKCAQEA");
         format!("-----BEGIN {}-----\n{}\n-----END RSA PRIVATE KEY-----\n", "RSA PRIVATE KEY", lines.join("\n"))
     }
 }
