@@ -64,8 +64,14 @@ fn filler(c: &mut Corpus) {
     c.file("services/reports/reports/__init__.py", "");
     c.file("services/reports/pyproject.toml", "[tool.poetry]\nname = \"reports\"\nversion = \"0.4.0\"\n\n[tool.poetry.dependencies]\npython = \"^3.11\"\ndjango = \"^5.0\"\n");
     c.file("Makefile", "test:\n\tcd web && npm test\n\tcd services/reports && poetry run pytest\n");
-    c.file("sdk/rust/Cargo.toml", "[package]\nname = \"acme-client\"\nversion = \"0.3.1\"\nedition = \"2021\"\n\n[dependencies]\nserde = \"1\"\n");
-    c.file("k8s/prod/kustomization.yaml", "resources:\n  - ingress.yaml\n  - ledger-secrets.yaml\n  - api-tls-secret.yaml\n");
+    c.file(
+        "sdk/rust/Cargo.toml",
+        "[package]\nname = \"acme-client\"\nversion = \"0.3.1\"\nedition = \"2021\"\n\n[dependencies]\nserde = \"1\"\n",
+    );
+    c.file(
+        "k8s/prod/kustomization.yaml",
+        "resources:\n  - ingress.yaml\n  - ledger-secrets.yaml\n  - api-tls-secret.yaml\n",
+    );
     c.file("docs/runbooks/rotate-credentials.md", "# Rotating a leaked credential\n\n1. Revoke it at the provider.\n2. Issue a new one and store it in Vault.\n3. Purge it from git history (git filter-repo).\n");
 }
 
@@ -99,7 +105,11 @@ fn run_keytrail(dir: &Path, repo: &'static str) -> Vec<score::Finding> {
         .current_dir(dir)
         .output()
         .unwrap();
-    assert!(out.status.code().is_some_and(|c| c <= 1), "keytrail failed on {repo}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.code().is_some_and(|c| c <= 1),
+        "keytrail failed on {repo}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("keytrail JSON");
     v["findings"]
         .as_array()
@@ -127,12 +137,8 @@ fn corpus_recall_and_precision() {
     let s = score::summarize(&labels, &negatives, &outcome);
     println!("{}", s.table);
     println!("generated in {generated:.2?}");
-    let weak: Vec<String> = s
-        .family_recall
-        .iter()
-        .filter(|(_, r)| **r < 0.90)
-        .map(|(f, r)| format!("{} {r:.3}", f.name()))
-        .collect();
+    let weak: Vec<String> =
+        s.family_recall.iter().filter(|(_, r)| **r < 0.90).map(|(f, r)| format!("{} {r:.3}", f.name())).collect();
     assert!(s.recall >= 0.97, "overall recall {:.3} < 0.97", s.recall);
     assert!(s.precision >= 0.97, "overall precision {:.3} < 0.97", s.precision);
     assert!(weak.is_empty(), "family recall below 0.90: {}", weak.join(", "));
@@ -146,13 +152,16 @@ fn corpus_generation_is_deterministic_and_checksums_are_valid() {
     let key = |l: &Label| (l.path.clone(), l.first_line, l.last_line, l.format.clone(), l.commit.clone());
     assert_eq!(la.iter().map(key).collect::<Vec<_>>(), lb.iter().map(key).collect::<Vec<_>>());
     for rel in ["services/uploader/.env", "ops/aws/credentials"] {
-        assert_eq!(std::fs::read(a.path().join("m").join(rel)).unwrap(), std::fs::read(b.path().join("m").join(rel)).unwrap());
+        assert_eq!(
+            std::fs::read(a.path().join("m").join(rel)).unwrap(),
+            std::fs::read(b.path().join("m").join(rel)).unwrap()
+        );
     }
     let mut r = rng::Rng::new(1);
     let t = r.crc_token("ghp_");
-    assert_eq!(&t[34..], rng::base62_crc32(t[4..34].as_bytes()));
+    assert_eq!(&t[34..], rng::base62_crc32(&t.as_bytes()[4..34]));
     let bad = r.crc_token_bad("ghp_");
-    assert_ne!(&bad[34..], rng::base62_crc32(bad[4..34].as_bytes()));
+    assert_ne!(&bad[34..], rng::base62_crc32(&bad.as_bytes()[4..34]));
     assert!(FAMILIES_COVERED.iter().all(|f| la.iter().any(|l| l.family == *f)));
 }
 
@@ -170,8 +179,12 @@ fn write_corpus() {
     }
     std::fs::create_dir_all(&out).unwrap();
     let (labels, negatives) = generate(&out.join("monorepo"), &out.join("history"));
-    std::fs::write(out.join("labels.json"), serde_json::to_string_pretty(&model::labels_json(&labels)).unwrap()).unwrap();
-    std::fs::write(out.join("negatives.json"), serde_json::to_string_pretty(&model::negatives_json(&negatives)).unwrap())
+    std::fs::write(out.join("labels.json"), serde_json::to_string_pretty(&model::labels_json(&labels)).unwrap())
         .unwrap();
+    std::fs::write(
+        out.join("negatives.json"),
+        serde_json::to_string_pretty(&model::negatives_json(&negatives)).unwrap(),
+    )
+    .unwrap();
     eprintln!("wrote {} labels and {} negatives to {}", labels.len(), negatives.len(), out.display());
 }

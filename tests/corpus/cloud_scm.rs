@@ -28,13 +28,21 @@ pub fn cloud(c: &mut Corpus, r: &mut Rng) {
 
     // boto3 in Python source
     let (id, s) = (aws_key_id(r, "AKIA"), aws_secret(r));
-    let p = c.s(Cloud, "aws-access-key-pair", format!("    aws_access_key_id=\"{id}\",\n    aws_secret_access_key=\"{s}\","));
+    let p = c.s(
+        Cloud,
+        "aws-access-key-pair",
+        format!("    aws_access_key_id=\"{id}\",\n    aws_secret_access_key=\"{s}\","),
+    );
     let t = format!("import boto3\n\n\ndef s3_client():\n    return boto3.client(\n    \"s3\",\n{p}\n    region_name=\"eu-west-1\",\n    )\n");
     c.file("services/reports/reports/storage.py", t);
 
     // Java properties with both on adjacent lines, in reverse order
     let (id, s) = (aws_key_id(r, "AKIA"), aws_secret(r));
-    let p = c.s(Cloud, "aws-access-key-pair", format!("cloud.aws.credentials.secret-key={s}\ncloud.aws.credentials.access-key={id}"));
+    let p = c.s(
+        Cloud,
+        "aws-access-key-pair",
+        format!("cloud.aws.credentials.secret-key={s}\ncloud.aws.credentials.access-key={id}"),
+    );
     let t = format!("spring.application.name=ledger\nserver.port=8081\ncloud.aws.region.static=eu-west-1\n{p}\ncloud.aws.stack.auto=false\n");
     c.file("services/ledger/src/main/resources/application-aws.properties", t);
 
@@ -43,7 +51,10 @@ pub fn cloud(c: &mut Corpus, r: &mut Rng) {
     let t = c.s(Cloud, "gcp-service-account-json", sa);
     c.file("infra/gcp/bq-loader-sa.json", t);
     // GCP service-account JSON embedded as a JSON string (one line)
-    let sa = gcp_sa_json(r, "acme-ml-424212", "vertex-runner").replace('\n', "").replace("\\n", "\\\\n").replace('"', "\\\"");
+    let sa = gcp_sa_json(r, "acme-ml-424212", "vertex-runner")
+        .replace('\n', "")
+        .replace("\\n", "\\\\n")
+        .replace('"', "\\\"");
     let line = c.s(Cloud, "gcp-service-account-embedded", format!("    \"credentials_json\": \"{sa}\","));
     let t = format!("{{\n  \"pipeline\": \"nightly-train\",\n  \"gcp\": {{\n    \"project\": \"acme-ml-424212\",\n{line}\n    \"region\": \"europe-west4\"\n  }}\n}}\n");
     c.file("ml/pipelines/nightly-train.json", t);
@@ -55,7 +66,14 @@ pub fn cloud(c: &mut Corpus, r: &mut Rng) {
 
     // Azure: appsettings.json with storage connection string, Service Bus and AD client secret
     let acct = format!("acmeprod{}", r.s(LOWER_ALNUM, 6));
-    let cs = c.s(Cloud, "azure-storage-connection-string", format!("DefaultEndpointsProtocol=https;AccountName={acct};AccountKey={};EndpointSuffix=core.windows.net", azure_account_key(r)));
+    let cs = c.s(
+        Cloud,
+        "azure-storage-connection-string",
+        format!(
+            "DefaultEndpointsProtocol=https;AccountName={acct};AccountKey={};EndpointSuffix=core.windows.net",
+            azure_account_key(r)
+        ),
+    );
     let sb = c.s(Cloud, "azure-servicebus-connection-string", format!("Endpoint=sb://acme-orders.servicebus.windows.net/;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey={}", azure_sb_key(r)));
     let ad = c.s(Cloud, "azure-ad-client-secret", azure_ad_secret(r));
     let t = format!("{{\n  \"Logging\": {{ \"LogLevel\": {{ \"Default\": \"Information\" }} }},\n  \"ConnectionStrings\": {{\n    \"Blob\": \"{cs}\",\n    \"Orders\": \"{sb}\"\n  }},\n  \"AzureAd\": {{\n    \"Instance\": \"https://login.microsoftonline.com/\",\n    \"TenantId\": \"{}\",\n    \"ClientId\": \"{}\",\n    \"ClientSecret\": \"{ad}\"\n  }}\n}}\n", r.uuid(), r.uuid());
@@ -74,11 +92,19 @@ pub fn cloud(c: &mut Corpus, r: &mut Rng) {
     c.file("ops/backup/upload-dump.sh", t);
 
     // Alibaba
-    let pair = c.s(Cloud, "alibaba-access-key", format!("aliyun.oss.access-key-id=LTAI{}\naliyun.oss.access-key-secret={}", r.alnum(20), r.alnum(30)));
+    let pair = c.s(
+        Cloud,
+        "alibaba-access-key",
+        format!("aliyun.oss.access-key-id=LTAI{}\naliyun.oss.access-key-secret={}", r.alnum(20), r.alnum(30)),
+    );
     let t = format!("aliyun.oss.endpoint=oss-cn-hangzhou.aliyuncs.com\naliyun.oss.bucket=acme-cn-assets\n{pair}\n");
     c.file("services/cn-gateway/config/oss.properties", t);
     // IBM Cloud
-    let k = c.s(Cloud, "ibm-cloud-api-key", format!("IBMCLOUD_API_KEY={}", r.s("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-", 44)));
+    let k = c.s(
+        Cloud,
+        "ibm-cloud-api-key",
+        format!("IBMCLOUD_API_KEY={}", r.s("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-", 44)),
+    );
     let t = format!("IBMCLOUD_REGION=eu-de\nIBMCLOUD_RESOURCE_GROUP=analytics\n{k}\n");
     c.file("deploy/ibm/.env.ibm", t);
     // DigitalOcean
@@ -90,7 +116,9 @@ pub fn cloud(c: &mut Corpus, r: &mut Rng) {
     c.file("ops/doctl/config.yaml", t);
     // Linode CLI config
     let lt = c.s(Cloud, "linode-token", r.hex(64));
-    let t = format!("[DEFAULT]\ndefault-user = acme-ops\n\n[acme-ops]\ntoken = {lt}\nregion = eu-central\ntype = g6-standard-2\n");
+    let t = format!(
+        "[DEFAULT]\ndefault-user = acme-ops\n\n[acme-ops]\ntoken = {lt}\nregion = eu-central\ntype = g6-standard-2\n"
+    );
     c.file("ops/linode/linode-cli", t);
     // Heroku legacy key (UUID) and new HRKU- token
     let hk = c.s(Cloud, "heroku-api-key", r.uuid());
@@ -103,11 +131,16 @@ pub fn cloud(c: &mut Corpus, r: &mut Rng) {
     c.file(".github/workflows/purge-cache.yml", t);
     let gk = c.s(Cloud, "cloudflare-global-api-key", format!("CF_API_KEY={}", r.hex(37)));
     let oca = c.s(Cloud, "cloudflare-origin-ca-key", format!("CF_ORIGIN_CA_KEY=v1.0-{}-{}", r.hex(24), r.hex(146)));
-    let t = format!("# used by certbot-dns-cloudflare and origin-ca-issuer\nCF_API_EMAIL=dns-admin@acme.test\n{gk}\n{oca}\n");
+    let t = format!(
+        "# used by certbot-dns-cloudflare and origin-ca-issuer\nCF_API_EMAIL=dns-admin@acme.test\n{gk}\n{oca}\n"
+    );
     c.file("ops/dns/cloudflare.env", t);
     // Fastly, Vercel, Netlify
     let fk = c.s(Cloud, "fastly-api-token", r.b64url(32));
-    let t = format!("export FASTLY_SERVICE_ID={}\nexport FASTLY_API_TOKEN={fk}\nfastly compute publish --non-interactive\n", r.alnum(22));
+    let t = format!(
+        "export FASTLY_SERVICE_ID={}\nexport FASTLY_API_TOKEN={fk}\nfastly compute publish --non-interactive\n",
+        r.alnum(22)
+    );
     c.file("edge/scripts/publish.sh", t);
     let vt = c.s(Cloud, "vercel-token", r.alnum(24));
     let nt = c.s(Cloud, "netlify-token", format!("nfp_{}", r.alnum(40)));
@@ -120,8 +153,23 @@ pub fn cloud(c: &mut Corpus, r: &mut Rng) {
     c.file("web/.env.local", t);
     // PlanetScale
     let pw = r.b64url(43);
-    let url = c.s(Cloud, "planetscale-password", format!("DATABASE_URL=\"mysql://{}:pscale_pw_{pw}@aws.connect.psdb.cloud/catalog?sslaccept=strict\"", r.s(LOWER_ALNUM, 12)));
-    let tk = c.s(Cloud, "planetscale-service-token", format!("PLANETSCALE_SERVICE_TOKEN_ID={}\nPLANETSCALE_SERVICE_TOKEN=pscale_tkn_{}", r.s(LOWER_ALNUM, 12), r.b64url(43)));
+    let url = c.s(
+        Cloud,
+        "planetscale-password",
+        format!(
+            "DATABASE_URL=\"mysql://{}:pscale_pw_{pw}@aws.connect.psdb.cloud/catalog?sslaccept=strict\"",
+            r.s(LOWER_ALNUM, 12)
+        ),
+    );
+    let tk = c.s(
+        Cloud,
+        "planetscale-service-token",
+        format!(
+            "PLANETSCALE_SERVICE_TOKEN_ID={}\nPLANETSCALE_SERVICE_TOKEN=pscale_tkn_{}",
+            r.s(LOWER_ALNUM, 12),
+            r.b64url(43)
+        ),
+    );
     let t = format!("PLANETSCALE_ORG=acme\n{tk}\n{url}\n");
     c.file("services/catalog/.env.production", t);
 }

@@ -60,7 +60,10 @@ pub fn build(dir: &Path, r: &mut Rng) -> History {
     let neg1 = h.c.n(Some(Cloud), "aws-example-key-id", "# e.g. AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE");
     let neg2 = h.c.n(Some(ConfigCredentials), "env-reference-python", "DB_PASSWORD = os.environ[\"DB_PASSWORD\"]");
     h.write("README.md", &format!("# orders\n\nConfigure with environment variables.\n\n{neg1}\n"));
-    h.write("orders/settings.py", &format!("import os\n\nDEBUG = False\n{neg2}\nALLOWED_HOSTS = [\"orders.acme.test\"]\n"));
+    h.write(
+        "orders/settings.py",
+        &format!("import os\n\nDEBUG = False\n{neg2}\nALLOWED_HOSTS = [\"orders.acme.test\"]\n"),
+    );
     h.write(".gitignore", "__pycache__/\n*.pyc\n");
     h.commit("Initial commit");
 
@@ -68,7 +71,11 @@ pub fn build(dir: &Path, r: &mut Rng) -> History {
     let (id, sec) = (aws_key_id(r, "AKIA"), aws_secret(r));
     let aws = h.c.s(Cloud, "aws-access-key-pair", format!("AWS_ACCESS_KEY_ID={id}\nAWS_SECRET_ACCESS_KEY={sec}"));
     let sk = h.c.s(PaymentsSaas, "stripe-secret-key", format!("STRIPE_SECRET_KEY={}", stripe(r, "sk_live_")));
-    let db = h.c.s(ConfigCredentials, "postgres-url", format!("DATABASE_URL=postgresql://orders:{}@orders-db.internal:5432/orders", r.password()));
+    let db = h.c.s(
+        ConfigCredentials,
+        "postgres-url",
+        format!("DATABASE_URL=postgresql://orders:{}@orders-db.internal:5432/orders", r.password()),
+    );
     let sl = h.c.s(Messaging, "slack-bot-token", format!("SLACK_BOT_TOKEN={}", slack_bot(r)));
     h.write(".env", &format!("APP_ENV=production\n{aws}\n{sk}\n{db}\n{sl}\n"));
     h.commit("Add production settings");
@@ -82,13 +89,21 @@ pub fn build(dir: &Path, r: &mut Rng) -> History {
     let key = h.c.s(KeysTokens, "private-key-openssh", pem(r, "openssh"));
     h.write("deploy/id_ed25519", &key);
     let gh = h.c.s(SourceControlCi, "github-pat", r.crc_token("ghp_"));
-    h.write("ci/release.sh", &format!("#!/bin/sh\nset -e\nexport GITHUB_TOKEN={gh}\ngh release create \"$1\" dist/*\n"));
+    h.write(
+        "ci/release.sh",
+        &format!("#!/bin/sh\nset -e\nexport GITHUB_TOKEN={gh}\ngh release create \"$1\" dist/*\n"),
+    );
     h.commit("Add deploy tooling");
 
     // 5: the key is deleted; the token moves to the CI secret store
     h.rm("deploy/id_ed25519");
     let neg3 = h.c.n(Some(SourceControlCi), "env-reference-shell", "export GITHUB_TOKEN=\"${GH_RELEASE_TOKEN:?}\"");
-    h.write("ci/release.sh", &format!("#!/bin/sh\nset -e\n# token comes from the CI secret store\n{neg3}\ngh release create \"$1\" dist/*\n"));
+    h.write(
+        "ci/release.sh",
+        &format!(
+            "#!/bin/sh\nset -e\n# token comes from the CI secret store\n{neg3}\ngh release create \"$1\" dist/*\n"
+        ),
+    );
     h.commit("Use the CI secret for releases; drop deploy key");
 
     // 6: config with an OpenAI key and a SendGrid key, rotated in 7
@@ -106,8 +121,15 @@ pub fn build(dir: &Path, r: &mut Rng) -> History {
 
     // 8: docker-compose with a DB password and Kubernetes secret; then scrubbed in 9
     let pw = h.c.s(ConfigCredentials, "generic-password-yaml", format!("      POSTGRES_PASSWORD: {}", r.password()));
-    h.write("docker-compose.yml", &format!("services:\n  db:\n    image: postgres:16\n    environment:\n      POSTGRES_USER: orders\n{pw}\n"));
-    let b = h.c.s(ConfigCredentials, "k8s-secret-base64-password", format!("  password: {}", b64encode(r.password().as_bytes())));
+    h.write(
+        "docker-compose.yml",
+        &format!("services:\n  db:\n    image: postgres:16\n    environment:\n      POSTGRES_USER: orders\n{pw}\n"),
+    );
+    let b = h.c.s(
+        ConfigCredentials,
+        "k8s-secret-base64-password",
+        format!("  password: {}", b64encode(r.password().as_bytes())),
+    );
     let tg = h.c.s(Messaging, "telegram-bot-token", format!("  TELEGRAM_TOKEN: {}", b64encode(telegram(r).as_bytes())));
     h.write("k8s/secret.yaml", &format!("apiVersion: v1\nkind: Secret\nmetadata:\n  name: orders\ndata:\n{b}\n{tg}\n"));
     h.commit("Local compose and k8s secret");
@@ -126,7 +148,10 @@ pub fn build(dir: &Path, r: &mut Rng) -> History {
     let glpat = h.c.s(SourceControlCi, "gitlab-pat", format!("GITLAB_TOKEN=glpat-{}", r.b64url(20)));
     h.write("ops/tokens.env", &format!("# temporary\n{hf}\n{dd}\n{glpat}\n"));
     let jwt = h.c.s(KeysTokens, "jwt", jwt_hs256(r, "orders-admin"));
-    h.write("tests/manual/curl.sh", &format!("curl -H \"Authorization: Bearer {jwt}\" http://localhost:8000/admin/orders\n"));
+    h.write(
+        "tests/manual/curl.sh",
+        &format!("curl -H \"Authorization: Bearer {jwt}\" http://localhost:8000/admin/orders\n"),
+    );
     h.commit("WIP: upload to GCS");
     h.rm("web/.npmrc");
     h.rm("deploy/gcp-key.json");
@@ -135,7 +160,11 @@ pub fn build(dir: &Path, r: &mut Rng) -> History {
     h.commit("Remove temporary credentials");
 
     // 12: a tag on a commit whose secret is changed later (Twilio), then a negative-only commit
-    let tw = h.c.s(Messaging, "twilio-auth-token", format!("TWILIO_ACCOUNT_SID = \"AC{}\"\nTWILIO_AUTH_TOKEN = \"{}\"", r.hex(32), r.hex(32)));
+    let tw = h.c.s(
+        Messaging,
+        "twilio-auth-token",
+        format!("TWILIO_ACCOUNT_SID = \"AC{}\"\nTWILIO_AUTH_TOKEN = \"{}\"", r.hex(32), r.hex(32)),
+    );
     h.write("orders/sms.py", &format!("from twilio.rest import Client\n\n{tw}\n"));
     h.commit("SMS notifications");
     h.git(&["tag", "v1.0.0"]);

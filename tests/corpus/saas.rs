@@ -28,11 +28,24 @@ pub fn messaging(c: &mut Corpus, r: &mut Rng) {
     let t = format!("$payload = @{{ text = \"Nightly build failed: $env:BUILD_URL\" }} | ConvertTo-Json\nInvoke-RestMethod -Method Post -ContentType 'application/json' -Body $payload `\n  -Uri '{teams}'\n");
     c.file("ops/ci/notify-teams.ps1", t);
     // Twilio: API key + secret, account SID + auth token
-    let tk = c.s(Messaging, "twilio-api-key", format!("TWILIO_API_KEY=SK{}\nTWILIO_API_SECRET={}", r.hex(32), r.alnum(32)));
-    let ta = c.s(Messaging, "twilio-auth-token", format!("TWILIO_ACCOUNT_SID=AC{}\nTWILIO_AUTH_TOKEN={}", r.hex(32), r.hex(32)));
+    let tk =
+        c.s(Messaging, "twilio-api-key", format!("TWILIO_API_KEY=SK{}\nTWILIO_API_SECRET={}", r.hex(32), r.alnum(32)));
+    let ta = c.s(
+        Messaging,
+        "twilio-auth-token",
+        format!("TWILIO_ACCOUNT_SID=AC{}\nTWILIO_AUTH_TOKEN={}", r.hex(32), r.hex(32)),
+    );
     let t = format!("# SMS verification\n{ta}\n{tk}\nTWILIO_FROM=+15005550006\n");
     c.file("services/auth/.env", t);
-    let ta2 = c.s(Messaging, "twilio-auth-token", format!("  private static final String ACCOUNT_SID = \"AC{}\";\n  private static final String AUTH_TOKEN = \"{}\";", r.hex(32), r.hex(32)));
+    let ta2 = c.s(
+        Messaging,
+        "twilio-auth-token",
+        format!(
+            "  private static final String ACCOUNT_SID = \"AC{}\";\n  private static final String AUTH_TOKEN = \"{}\";",
+            r.hex(32),
+            r.hex(32)
+        ),
+    );
     let t = format!("package com.acme.notify;\n\nimport com.twilio.Twilio;\n\npublic final class Sms {{\n{ta2}\n\n  static {{\n    Twilio.init(ACCOUNT_SID, AUTH_TOKEN);\n  }}\n}}\n");
     c.file("services/notify/src/main/java/com/acme/notify/Sms.java", t);
     let sg = c.s(Messaging, "sendgrid-api-key", sendgrid(r));
@@ -101,7 +114,9 @@ pub fn payments(c: &mut Corpus, r: &mut Rng) {
     let t = format!("FROM alpine:3.20\nRUN apk add --no-cache curl\nENV OP_SERVICE_ACCOUNT_TOKEN={op}\nENV DOPPLER_TOKEN={dp}\nENV VAULT_ADDR=https://vault.acme.test:8200\nENV VAULT_TOKEN={hv}\nCOPY entrypoint.sh /entrypoint.sh\nENTRYPOINT [\"/entrypoint.sh\"]\n");
     c.file("ops/secrets-agent/Dockerfile", t);
     let dpt = c.s(PaymentsSaas, "doppler-personal-token", format!("dp.pt.{}", r.alnum(43)));
-    let t = format!("#!/usr/bin/env bash\nexport DOPPLER_TOKEN={dpt}\ndoppler run --project api --config prd -- ./start.sh\n");
+    let t = format!(
+        "#!/usr/bin/env bash\nexport DOPPLER_TOKEN={dpt}\ndoppler run --project api --config prd -- ./start.sh\n"
+    );
     c.file("services/api/run-with-doppler.sh", t);
     let tfc = c.s(PaymentsSaas, "terraform-cloud-token", tfc(r));
     let t = format!("credentials \"app.terraform.io\" {{\n  token = \"{tfc}\"\n}}\n");

@@ -85,11 +85,13 @@ pub fn summarize(labels: &[Label], negatives: &[Negative], o: &Outcome) -> Summa
         let n = labels.iter().filter(|l| l.family == fam).count();
         let h = labels.iter().zip(&o.hit).filter(|(l, h)| l.family == fam && **h).count();
         // per-family precision: false positives on negatives that tempt this family's rules
-        let f = o.false_positives.iter().filter(|(_, neg)| neg.is_some_and(|i| negatives[i].family == Some(fam))).count();
+        let f =
+            o.false_positives.iter().filter(|(_, neg)| neg.is_some_and(|i| negatives[i].family == Some(fam))).count();
         family_recall.insert(fam, ratio(h, n));
         let _ = writeln!(t, "| {} | {n} | {h} | {:.3} | {f} | {:.3} |", fam.name(), ratio(h, n), ratio(h, h + f));
     }
-    let unattributed = o.false_positives.iter().filter(|(_, neg)| neg.is_none_or(|i| negatives[i].family.is_none())).count();
+    let unattributed =
+        o.false_positives.iter().filter(|(_, neg)| neg.is_none_or(|i| negatives[i].family.is_none())).count();
     let _ = writeln!(t, "\nF1 {f1:.3}. Family FP = findings on hard negatives tagged with that family; {unattributed} FP are on untagged negatives or unlabelled lines (they count only overall).");
 
     let _ = writeln!(t, "\n| format | family | labels | recalled | missed at |");

@@ -24,7 +24,12 @@ pub fn azure_sb_key(r: &mut Rng) -> String {
     format!("{}=", r.b64(43))
 }
 pub fn azure_ad_secret(r: &mut Rng) -> String {
-    format!("{}{}Q~{}", r.s(ALNUM, 3), r.s(DIGITS, 1), r.s("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.~-", 34))
+    format!(
+        "{}{}Q~{}",
+        r.s(ALNUM, 3),
+        r.s(DIGITS, 1),
+        r.s("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.~-", 34)
+    )
 }
 pub fn azure_sig(r: &mut Rng) -> String {
     percent_encode(&format!("{}=", r.b64(43)))
@@ -37,7 +42,8 @@ pub fn jwt_with(r: &mut Rng, header: &str, payload: &str, sig_len: usize) -> Str
 }
 pub fn jwt_hs256(r: &mut Rng, sub: &str) -> String {
     let iat = 1_700_000_000 + r.below(30_000_000);
-    let payload = format!(r#"{{"sub":"{sub}","name":"svc-{}","iat":{iat},"exp":{}}}"#, r.s(LOWER_ALNUM, 6), iat + 31_536_000);
+    let payload =
+        format!(r#"{{"sub":"{sub}","name":"svc-{}","iat":{iat},"exp":{}}}"#, r.s(LOWER_ALNUM, 6), iat + 31_536_000);
     jwt_with(r, r#"{"alg":"HS256","typ":"JWT"}"#, &payload, 43)
 }
 pub fn k8s_sa_token(r: &mut Rng, ns: &str, sa: &str) -> String {
@@ -52,7 +58,8 @@ pub fn k8s_sa_token(r: &mut Rng, ns: &str, sa: &str) -> String {
 }
 pub fn supabase_service_role(r: &mut Rng) -> String {
     let reference = r.s("abcdefghijklmnopqrstuvwxyz", 20);
-    let payload = format!(r#"{{"iss":"supabase","ref":"{reference}","role":"service_role","iat":1718000000,"exp":2033576000}}"#);
+    let payload =
+        format!(r#"{{"iss":"supabase","ref":"{reference}","role":"service_role","iat":1718000000,"exp":2033576000}}"#);
     jwt_with(r, r#"{"alg":"HS256","typ":"JWT"}"#, &payload, 43)
 }
 pub fn slack_bot(r: &mut Rng) -> String {
@@ -116,7 +123,14 @@ pub fn atlassian(r: &mut Rng) -> String {
 pub fn onepassword(r: &mut Rng) -> String {
     let payload = format!(
         r#"{{"signInAddress":"acme.1password.com","userAuth":{{"method":"SRPg-4096","alg":"PBES2g-HS256","iterations":650000,"salt":"{}"}},"email":"{}@1passwordserviceaccounts.com","srpX":"{}","muk":{{"alg":"A256GCM","ext":true,"k":"{}","key_ops":["encrypt","decrypt"],"kty":"oct","kid":"mp"}},"secretKey":"A3-{}","throttleSecret":{{"seed":"{}","uuid":"{}"}},"deviceUuid":"{}"}}"#,
-        r.b64url(22), r.s(LOWER_ALNUM, 13), r.hex(64), r.b64url(43), r.s(UPPER_ALNUM, 32), r.hex(64), r.s(UPPER_ALNUM, 26), r.s(LOWER_ALNUM, 26)
+        r.b64url(22),
+        r.s(LOWER_ALNUM, 13),
+        r.hex(64),
+        r.b64url(43),
+        r.s(UPPER_ALNUM, 32),
+        r.hex(64),
+        r.s(UPPER_ALNUM, 26),
+        r.s(LOWER_ALNUM, 26)
     );
     format!("ops_{}", b64encode(payload.as_bytes()).trim_end_matches('='))
 }
@@ -127,11 +141,19 @@ pub fn tfc(r: &mut Rng) -> String {
     format!("{}.atlasv1.{}", r.alnum(14), r.b64url(67))
 }
 pub fn sentry_org(r: &mut Rng) -> String {
-    let payload = format!(r#"{{"iat":{},"url":"https://sentry.io","region_url":"https://us.sentry.io","org":"acme"}}"#, 1_710_000_000 + r.below(9_000_000));
+    let payload = format!(
+        r#"{{"iat":{},"url":"https://sentry.io","region_url":"https://us.sentry.io","org":"acme"}}"#,
+        1_710_000_000 + r.below(9_000_000)
+    );
     format!("sntrys_{}_{}", b64encode(payload.as_bytes()).trim_end_matches('='), r.b64url(43))
 }
 pub fn grafana_cloud(r: &mut Rng) -> String {
-    let payload = format!(r#"{{"o":"{}","n":"stack-{}-ci","k":"{}","m":{{"r":"prod-us-east-0"}}}}"#, r.digits(6), r.digits(6), r.alnum(24));
+    let payload = format!(
+        r#"{{"o":"{}","n":"stack-{}-ci","k":"{}","m":{{"r":"prod-us-east-0"}}}}"#,
+        r.digits(6),
+        r.digits(6),
+        r.alnum(24)
+    );
     format!("glc_{}", b64encode(payload.as_bytes()))
 }
 pub fn dynatrace(r: &mut Rng) -> String {
@@ -157,19 +179,24 @@ pub fn pypi(r: &mut Rng) -> String {
 pub fn pem(r: &mut Rng, kind: &str) -> String {
     let (label, lines, headers): (&str, Vec<String>, &str) = match kind {
         "rsa" => ("RSA PRIVATE KEY", r.pem_body("MIIEowIBAAKCAQEA", 1588, 64, false), ""),
-        "rsa-encrypted" => (
-            "RSA PRIVATE KEY",
-            r.pem_body("", 1600, 64, false),
-            "Proc-Type: 4,ENCRYPTED\nDEK-Info: AES-256-CBC,",
-        ),
+        "rsa-encrypted" => {
+            ("RSA PRIVATE KEY", r.pem_body("", 1600, 64, false), "Proc-Type: 4,ENCRYPTED\nDEK-Info: AES-256-CBC,")
+        }
         "ec" => {
-            let mut l = vec![format!("MHcCAQEEI{}", r.b64(55)), format!("{}oAoGCCqGSM49AwEHoUQDQgAE{}", r.b64(8), r.b64(32))];
+            let mut l =
+                vec![format!("MHcCAQEEI{}", r.b64(55)), format!("{}oAoGCCqGSM49AwEHoUQDQgAE{}", r.b64(8), r.b64(32))];
             l.push(format!("{}==", r.b64(34)));
             ("EC PRIVATE KEY", l, "")
         }
         "dsa" => ("DSA PRIVATE KEY", r.pem_body("MIIBvAIBAAKBgQD", 596, 64, false), ""),
-        "pkcs8" => ("PRIVATE KEY", r.pem_body("MIIEvgIBADANBgkqhkiG9w0BAQEFAASCBKgwggSkAgEAAoIBAQ", 1624, 64, false), ""),
-        "pkcs8-encrypted" => ("ENCRYPTED PRIVATE KEY", r.pem_body("MIIFLTBXBgkqhkiG9w0BBQ0wSjApBgkqhkiG9w0BBQwwHAQI", 1712, 64, false), ""),
+        "pkcs8" => {
+            ("PRIVATE KEY", r.pem_body("MIIEvgIBADANBgkqhkiG9w0BAQEFAASCBKgwggSkAgEAAoIBAQ", 1624, 64, false), "")
+        }
+        "pkcs8-encrypted" => (
+            "ENCRYPTED PRIVATE KEY",
+            r.pem_body("MIIFLTBXBgkqhkiG9w0BBQ0wSjApBgkqhkiG9w0BBQwwHAQI", 1712, 64, false),
+            "",
+        ),
         "openssh" => (
             "OPENSSH PRIVATE KEY",
             r.pem_body("b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW", 400, 70, false),
