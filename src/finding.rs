@@ -157,13 +157,22 @@ pub enum Source {
     Staged,
 }
 
+/// A secret as output shows it: in full only when asked.
+fn shown_secret(secret: &[u8], show_secrets: bool) -> String {
+    if show_secrets {
+        String::from_utf8_lossy(secret).into_owned()
+    } else {
+        redact(secret)
+    }
+}
+
 impl Finding {
     /// Builds the finding for `m` in `hay`; the only place raw secret bytes are turned into output.
     pub fn new(rule: &Rule, m: &RawMatch, hay: &[u8], lines: &LineIndex, path: String, show_secrets: bool) -> Finding {
         let secret = &hay[m.secret.clone()];
         let (line, column) = lines.position(hay, m.secret.start);
         let (end_line, end_column) = lines.position(hay, m.secret.end);
-        let shown = |s: &[u8]| if show_secrets { String::from_utf8_lossy(s).into_owned() } else { redact(s) };
+        let shown = |s: &[u8]| shown_secret(s, show_secrets);
         let companion = m.companion.as_ref().zip(rule.companion.as_ref()).map(|(span, c)| {
             let (cl, cc) = lines.position(hay, span.start);
             Companion { name: c.name.clone(), secret: shown(&hay[span.clone()]), line: cl, column: cc }
@@ -205,7 +214,7 @@ impl Finding {
         let at = RawMatch { rule: m.rule, secret: view.origin.clone(), companion: None, entropy: m.entropy };
         let mut f = Finding::new(rule, &at, hay, lines, path, show_secrets);
         let secret = &view.bytes[m.secret.clone()];
-        let shown = |s: &[u8]| if show_secrets { String::from_utf8_lossy(s).into_owned() } else { redact(s) };
+        let shown = |s: &[u8]| shown_secret(s, show_secrets);
         f.secret = shown(secret);
         f.fingerprint = fingerprint(secret);
         f.companion = m.companion.as_ref().zip(rule.companion.as_ref()).map(|(span, c)| Companion {

@@ -147,10 +147,7 @@ pub fn blob_findings(
     path: &str,
     show_secrets: bool,
 ) -> Result<Vec<Finding>, MatcherError> {
-    let maybe_utf16 = hay.starts_with(&[0xFF, 0xFE])
-        || hay.starts_with(&[0xFE, 0xFF])
-        || memchr::memchr(0, &hay[..hay.len().min(BINARY_SNIFF)]).is_some();
-    let transcoded = if maybe_utf16 { decode::utf16_text(hay) } else { None };
+    let transcoded = decode::utf16_text(hay);
     let hay = transcoded.as_deref().unwrap_or(hay);
     let mut views = Vec::new();
     decode::base64_views(hay, &mut views);

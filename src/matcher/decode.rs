@@ -40,7 +40,8 @@ pub fn utf16_text(hay: &[u8]) -> Option<Vec<u8>> {
         [0xFE, 0xFF, rest @ ..] => (rest, false),
         _ => {
             let head = &hay[..hay.len().min(512) & !1];
-            if head.len() < 8 {
+            // Text without a NUL near its start is not UTF-16: answered without counting.
+            if head.len() < 8 || memchr::memchr(0, head).is_none() {
                 return None;
             }
             let zeros_odd = head.iter().skip(1).step_by(2).filter(|&&b| b == 0).count();

@@ -78,8 +78,19 @@ impl HistoryBlobs {
 
 pub struct GitOptions {
     pub max_blob_size: u64,
+    /// Worker threads; 0 means one per core.
     pub threads: usize,
     pub show_secrets: bool,
+}
+
+impl GitOptions {
+    pub fn worker_threads(&self) -> usize {
+        if self.threads == 0 {
+            std::thread::available_parallelism().map_or(2, |n| n.get())
+        } else {
+            self.threads
+        }
+    }
 }
 
 /// Opens the repository that `path` is in (a work tree, a subfolder of one, or a bare repository).
@@ -126,8 +137,7 @@ fn scan_all_blobs_with_cat_file(
         .stdout
         .take()
         .ok_or_else(|| GitError::Stream { path: git_dir.display().to_string(), message: "no stdout".into() })?;
-    let threads =
-        if opts.threads == 0 { std::thread::available_parallelism().map_or(2, |n| n.get()) } else { opts.threads };
+    let threads = opts.worker_threads();
     let results: Mutex<BlobFindings> = Mutex::new(HashMap::new());
     enlarge_pipe(&stdout);
     let (tx, rx) = crossbeam_channel::bounded::<Vec<(Oid, Vec<u8>)>>(threads * 4);

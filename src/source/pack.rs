@@ -43,8 +43,7 @@ pub fn scan_objects(
             }
         }
     }
-    let threads =
-        if opts.threads == 0 { std::thread::available_parallelism().map_or(2, |n| n.get()) } else { opts.threads };
+    let threads = opts.worker_threads();
     let sink = Sink {
         matcher,
         opts,
@@ -85,10 +84,18 @@ struct Sink<'a> {
 }
 
 impl Sink<'_> {
+    /// Records a blob over the size limit; true when it is one (and must not be matched).
+    fn oversize(&self, oid: Oid, size: u64) -> bool {
+        let over = size > self.opts.max_blob_size;
+        if over {
+            lock(&self.too_large).insert(oid, size);
+        }
+        over
+    }
+
     fn blob(&self, oid: Oid, data: &[u8]) {
         let size = data.len() as u64;
-        if size > self.opts.max_blob_size {
-            lock(&self.too_large).insert(oid, size);
+        if self.oversize(oid, size) {
             return;
         }
         self.blobs.fetch_add(1, Ordering::Relaxed);
@@ -236,8 +243,7 @@ fn scan_loose(git_dir: &Path, oids: &[Oid], sink: &Sink<'_>, threads: usize) -> 
                         if kind != ObjectType::Blob {
                             continue;
                         }
-                        if size as u64 > sink.opts.max_blob_size {
-                            lock(&sink.too_large).insert(oid, size as u64);
+                        if sink.oversize(oid, size as u64) {
                             continue;
                         }
                         sink.blob(oid, odb.read(oid).map_err(failed)?.data());
