@@ -40,13 +40,13 @@ fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-# run_once NAME OK_CODES CMD...  -> appends "wall_seconds rss_kib" to $work/NAME.runs
+# run_once NAME OK_CODES CMD...  -> appends "wall_ms rss_kib cpu_s" to $work/NAME.runs (cpu: user+sys)
 # OK_CODES is a space-separated list of exit codes that mean "scan finished".
 run_once() {
   local name=$1 ok=$2; shift 2
   local t0 t1 rc=0
   t0=$(date +%s%N)
-  (cd "$work" && /usr/bin/time -f '%e %M' -o "$work/$name.time" "$@" >"$work/$name.stdout" 2>"$work/$name.stderr") || rc=$?
+  (cd "$work" && /usr/bin/time -f '%e %M %U %S' -o "$work/$name.time" "$@" >"$work/$name.stdout" 2>"$work/$name.stderr") || rc=$?
   t1=$(date +%s%N)
   if [[ " $ok " != *" $rc "* ]]; then
     echo "$bench_name: $name exited $rc; last lines of its stderr:" >&2
@@ -54,7 +54,7 @@ run_once() {
     exit 2
   fi
   # GNU time prepends "Command exited with non-zero status N" when rc != 0: take the last line.
-  echo "$(( (t1 - t0) / 1000000 )) $(tail -n 1 "$work/$name.time" | awk '{ print $2 }')" >>"$work/$name.runs"
+  echo "$(( (t1 - t0) / 1000000 )) $(tail -n 1 "$work/$name.time" | awk '{ print $2, $3 + $4 }')" >>"$work/$name.runs"
 }
 
 # Tools are registered with add_tool NAME OK_CODES CMD... and then run round-robin: one untimed
@@ -70,6 +70,7 @@ run_tool() { eval "run_once $1 $(cat "$work/$1.cmd")"; }
 
 # median wall (s) and max peak RSS (MiB) of NAME's timed runs
 wall_of() { cut -d' ' -f1 "$work/$1.runs" | sort -n | awk '{ a[NR] = $1 } END { m = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2; printf "%.3f", m / 1000 }'; }
+cpu_of() { cut -d' ' -f3 "$work/$1.runs" | sort -n | awk '{ a[NR] = $1 } END { m = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2; printf "%.3f", m }'; }
 rss_of() { cut -d' ' -f2 "$work/$1.runs" | sort -n | tail -n 1 | awk '{ printf "%.1f", $1 / 1024 }'; }
 
 

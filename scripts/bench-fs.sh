@@ -10,6 +10,8 @@
 # Environment:
 #   PEERS_DIR      where ../shared/bench/peers.sh installs the peer scanners (default: its own)
 #   KEYTRAIL_BIN   use this keytrail binary instead of building target/release/keytrail
+#   BASELINE_BIN   also run this (older) keytrail binary as `keytrail-base`, and compare keytrail's
+#                  wall and CPU time with it (the detection issue's bar: within 10%)
 #   SKIP_KEYTRAIL  =1: measure the peers only (keytrail shown as "pending")
 #   SKIP_GITLEAKS  =1: leave out the gitleaks column
 #
@@ -32,6 +34,10 @@ bench_name=bench-fs
 if [ -n "$keytrail" ]; then
   # keytrail: 0 = clean, 1 = findings, 2 = error
   add_tool keytrail "0 1" "$keytrail" scan "$corpus" --format json -o "$work/keytrail.json"
+fi
+if [ -n "${BASELINE_BIN:-}" ]; then
+  [ -x "$BASELINE_BIN" ] || { echo "bench-fs: BASELINE_BIN is not executable: $BASELINE_BIN" >&2; exit 2; }
+  add_tool keytrail-base "0 1" "$BASELINE_BIN" scan "$corpus" --format json -o "$work/keytrail-base.json"
 fi
 # kingfisher: 0 = clean, 200 = findings, 205 = validated findings
 add_tool kingfisher "0 200 205" "$kingfisher" scan "$corpus" --git-history none --no-validate \
@@ -57,13 +63,13 @@ echo "machine: nproc=$(nproc), memory ${mem_gib} GiB, $(uname -sm)"
 echo "runs: $runs rounds, tools interleaved (median wall, max peak RSS); kingfisher $kf_version"
 echo "load average (1 min) before/after: $load_before / $load_after (nproc=$(nproc); a busy machine skews the figures)"
 echo
-printf '| %-12s | %12s | %13s | %11s | %10s |\n' tool "median wall s" "peak RSS MiB" "wall vs KF" "RSS vs KF"
-printf '| %-12s | %12s | %13s | %11s | %10s |\n' ------------ -----------: ------------: ----------: ---------:
-[ -n "$keytrail" ] || printf '| %-12s | %12s | %13s | %11s | %10s |\n' keytrail pending pending pending pending
+row='| %-13s | %13s | %12s | %12s | %10s | %9s |\n'
+printf "$row" tool "median wall s" "median CPU s" "peak RSS MiB" "wall vs KF" "RSS vs KF"
+printf "$row" ------------- ------------: -----------: -----------: ---------: --------:
+[ -n "$keytrail" ] || printf "$row" keytrail pending pending pending pending pending
 for t in "${tools[@]}"; do
   w=$(wall_of "$t"); r=$(rss_of "$t")
-  printf '| %-12s | %12s | %13s | %11s | %10s |\n' "$t" "$w" "$r" \
-    "$(ratio "$w" "$kf_wall")" "$(ratio "$r" "$kf_rss")"
+  printf "$row" "$t" "$w" "$(cpu_of "$t")" "$r" "$(ratio "$w" "$kf_wall")" "$(ratio "$r" "$kf_rss")"
 done
 if [ -n "$keytrail" ]; then
   verdict=$(awk -v w="$(wall_of keytrail)" -v r="$(rss_of keytrail)" -v kw="$kf_wall" -v kr="$kf_rss" \
@@ -71,4 +77,9 @@ if [ -n "$keytrail" ]; then
              (w <= 0.3 * kw) ? "PASS" : "FAIL", w / kw, (r <= kr) ? "PASS" : "FAIL", r / kr }')
   echo
   echo "target: $verdict"
+  if [ -n "${BASELINE_BIN:-}" ]; then
+    awk -v w="$(wall_of keytrail)" -v bw="$(wall_of keytrail-base)" -v c="$(cpu_of keytrail)" -v bc="$(cpu_of keytrail-base)" \
+      'BEGIN { printf "against the baseline: wall %.2fx, CPU %.2fx (target <= 1.10x: %s)\n",
+               w / bw, c / bc, (w <= 1.1 * bw && c <= 1.1 * bc) ? "PASS" : "FAIL" }'
+  fi
 fi

@@ -1,21 +1,24 @@
 //! Finds rule matches in a blob of bytes.
 //!
-//! One Aho-Corasick automaton over every rule's keywords picks the rules worth trying on a blob;
-//! only their regexes run, each compiled on first use so a scan of three files does not pay for
-//! compiling the whole catalogue. A regex match then has to survive the placeholder filter, the
-//! rule's entropy floor, its checksum and, when the rule has one, the search for its companion.
+//! A keyword search over every rule's keywords picks the rules worth trying on a blob and where:
+//! each such rule's regex runs only on the lines around its keywords' occurrences (see
+//! [`window`]), and is compiled on first use so a scan of three files does not pay for compiling
+//! the whole catalogue. A regex match then has to survive the placeholder filter, the rule's
+//! entropy floor, its checksum and, when the rule has one, the search for its companion.
 pub mod checksum;
 pub mod decode;
 pub mod entropy;
+pub mod keywords;
 pub mod placeholder;
+pub mod window;
 
 use std::ops::Range;
 use std::sync::OnceLock;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use regex::bytes::Regex;
 
 use crate::rules::{build_regex, Rule, RuleProblem, RuleSet, SECRET_GROUP};
+use window::Reach;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MatcherError {
@@ -42,66 +45,44 @@ pub struct RawMatch {
 pub struct Matcher {
     rules: Vec<Rule>,
     regexes: Vec<OnceLock<Result<Regex, String>>>,
+    /// How far from a keyword hit each rule's matches can lie.
+    reaches: Vec<Reach>,
     companions: Vec<OnceLock<Result<Regex, String>>>,
-    prefilter: AhoCorasick,
-    /// For each prefilter pattern, the rules that list it as a keyword.
-    pattern_rules: Vec<Vec<usize>>,
-    /// Lowercased keywords, by prefilter pattern.
-    keywords: Vec<Vec<u8>>,
-    /// For each pattern, the longer patterns that contain it, with its offset inside them.
-    containers: Vec<Vec<(usize, usize)>>,
+    keywords: keywords::Keywords,
+    /// For each keyword, the rules that list it.
+    keyword_rules: Vec<Vec<usize>>,
 }
 
 impl Matcher {
     pub fn new(set: RuleSet) -> Result<Matcher, MatcherError> {
         let rules = set.into_rules();
         let mut keywords: Vec<String> = Vec::new();
-        let mut pattern_rules: Vec<Vec<usize>> = Vec::new();
+        let mut keyword_rules: Vec<Vec<usize>> = Vec::new();
         for (i, rule) in rules.iter().enumerate() {
             for kw in &rule.keywords {
                 let kw = kw.to_ascii_lowercase();
                 match keywords.iter().position(|k| *k == kw) {
                     Some(p) => {
-                        if !pattern_rules[p].contains(&i) {
-                            pattern_rules[p].push(i)
+                        if !keyword_rules[p].contains(&i) {
+                            keyword_rules[p].push(i)
                         }
                     }
                     None => {
                         keywords.push(kw);
-                        pattern_rules.push(vec![i]);
+                        keyword_rules.push(vec![i]);
                     }
                 }
             }
         }
-        let prefilter = AhoCorasickBuilder::new()
-            .ascii_case_insensitive(true)
-            .match_kind(MatchKind::Standard)
-            .kind(Some(AhoCorasickKind::DFA))
-            .build(&keywords)
-            .or_else(|_| AhoCorasickBuilder::new().ascii_case_insensitive(true).build(&keywords))
-            .map_err(|e| MatcherError::Prefilter(e.to_string()))?;
         let n = rules.len();
-        let keywords: Vec<Vec<u8>> = keywords.into_iter().map(String::into_bytes).collect();
-        let containers = keywords
-            .iter()
-            .map(|inner| {
-                let mut found = Vec::new();
-                for (j, outer) in keywords.iter().enumerate() {
-                    if outer.len() > inner.len() {
-                        found.extend(memchr::memmem::find_iter(outer, inner).map(|k| (j, k)));
-                    }
-                }
-                found
-            })
-            .collect();
+        let keywords = keywords::Keywords::new(&keywords).map_err(|e| MatcherError::Prefilter(e.to_string()))?;
         Ok(Matcher {
+            reaches: rules.iter().map(|r| if r.keyword_anywhere { Reach::Blob } else { Reach::of(&r.regex) }).collect(),
             rules,
             keywords,
-            containers,
+            keyword_rules,
             regexes: (0..n).map(|_| OnceLock::new()).collect(),
             companions: (0..n).map(|_| OnceLock::new()).collect(),
-            prefilter,
-            pattern_rules,
         })
     }
 
@@ -173,59 +154,46 @@ impl Matcher {
 
     /// Whether any rule's keyword occurs in `hay`.
     pub fn has_keyword(&self, hay: &[u8]) -> bool {
-        self.prefilter.is_match(hay)
+        self.keywords.any(hay)
     }
 
-    /// The rules whose keywords occur in `hay`, in rule order.
-    fn candidates(&self, hay: &[u8]) -> Vec<usize> {
-        let mut hit = vec![false; self.rules.len()];
-        let mut seen_pattern = vec![false; self.pattern_rules.len()];
-        let mut mark = |p: usize| {
-            if !std::mem::replace(&mut seen_pattern[p], true) {
-                for &r in &self.pattern_rules[p] {
-                    hit[r] = true;
-                }
-            }
-        };
-        // Non-overlapping search, restarted one byte after each match's start, is faster than an
-        // overlapping one and misses only keywords that contain the one reported (it ends first);
-        // those are checked in place. Every keyword occurrence is thus seen (tested below).
-        let mut at = 0;
-        while at < hay.len() {
-            let Some(m) = self.prefilter.find(aho_corasick::Input::new(hay).range(at..)) else { break };
-            let p = m.pattern().as_usize();
-            mark(p);
-            for &(outer, offset) in &self.containers[p] {
-                let word = &self.keywords[outer];
-                if let Some(start) = m.start().checked_sub(offset) {
-                    if hay.get(start..start + word.len()).is_some_and(|h| h.eq_ignore_ascii_case(word)) {
-                        mark(outer);
-                    }
-                }
-            }
-            at = m.start() + 1;
-        }
-        hit.iter().enumerate().filter(|(_, &h)| h).map(|(i, _)| i).collect()
+    /// The spans of the keywords' occurrences in `hay`, each with a rule that lists the keyword;
+    /// by rule.
+    fn keyword_hits(&self, hay: &[u8]) -> Vec<(usize, Range<usize>)> {
+        let mut hits = Vec::new();
+        self.keywords.each(hay, |k, span| {
+            hits.extend(self.keyword_rules[k].iter().map(|&r| (r, span.clone())));
+            std::ops::ControlFlow::Continue(())
+        });
+        hits.sort_by_key(|(rule, _)| *rule);
+        hits
     }
 
     /// Every accepted match in `hay`, ordered by secret position then rule.
     pub fn find(&self, hay: &[u8]) -> Result<Vec<RawMatch>, MatcherError> {
         let mut out = Vec::new();
         let mut bad_checksums = Vec::new();
-        for i in self.candidates(hay) {
-            self.find_rule(i, hay, &mut out, &mut bad_checksums)?;
+        let hits = self.keyword_hits(hay);
+        for same_rule in hits.chunk_by(|a, b| a.0 == b.0) {
+            let i = same_rule[0].0;
+            let spans = same_rule.iter().map(|(_, span)| span.clone());
+            for span in window::windows(hay, self.reaches[i], spans) {
+                self.find_rule(i, hay, span, &mut out, &mut bad_checksums)?;
+            }
         }
         out.sort_by_key(|m| (m.secret.start, m.secret.end, m.rule));
         drop_generic_overlaps(&self.rules, &mut out, &bad_checksums);
         Ok(out)
     }
 
-    /// Appends rule `i`'s accepted matches to `out`, and to `bad_checksums` the spans its checksum
-    /// rejected (a token of a known format that is not genuine is no generic secret either).
+    /// Appends rule `i`'s accepted matches inside `span` of `hay` to `out`, and to `bad_checksums`
+    /// the spans its checksum rejected (a token of a known format that is not genuine is no
+    /// generic secret either).
     fn find_rule(
         &self,
         i: usize,
         hay: &[u8],
+        span: Range<usize>,
         out: &mut Vec<RawMatch>,
         bad_checksums: &mut Vec<Range<usize>>,
     ) -> Result<(), MatcherError> {
@@ -235,9 +203,12 @@ impl Matcher {
             return Ok(());
         };
         let mut locs = re.capture_locations();
-        let mut at = 0;
-        while at <= hay.len() {
-            let Some(whole) = re.captures_read_at(&mut locs, hay, at) else { break };
+        // The bytes before the window stay visible to the regex, so `^` and `\b` at its start
+        // answer as they would in the whole blob; the window ends after a line break.
+        let searched = &hay[..span.end];
+        let mut at = span.start;
+        while at <= searched.len() {
+            let Some(whole) = re.captures_read_at(&mut locs, searched, at) else { break };
             let secret_span = locs.get(group);
             // Resume right after the secret, not after the whole match: a rule that consumes a
             // delimiter before its token must still see the next token when only one character
@@ -288,7 +259,7 @@ impl Matcher {
         let Some(group) = re.capture_names().position(|n| n == Some(SECRET_GROUP)) else {
             return Ok(None);
         };
-        let window = line_window(hay, primary.clone(), lines as usize);
+        let window = window::lines_around(hay, primary.clone(), lines as usize);
         let mut locs = re.capture_locations();
         let mut best: Option<(usize, Range<usize>)> = None;
         let mut at = window.start;
@@ -310,34 +281,6 @@ impl Matcher {
         }
         Ok(best.map(|(_, r)| r))
     }
-}
-
-/// The byte range covering `lines` whole lines before and after `span`.
-fn line_window(hay: &[u8], span: Range<usize>, lines: usize) -> Range<usize> {
-    let mut start = span.start;
-    for _ in 0..=lines {
-        match memchr::memrchr(b'\n', &hay[..start]) {
-            Some(p) => start = p,
-            None => {
-                start = 0;
-                break;
-            }
-        }
-    }
-    if start > 0 || hay.first() == Some(&b'\n') {
-        start = (start + 1).min(span.start);
-    }
-    let mut end = span.end;
-    for _ in 0..=lines {
-        match memchr::memchr(b'\n', &hay[end.min(hay.len())..]) {
-            Some(p) => end = end + p + 1,
-            None => {
-                end = hay.len();
-                break;
-            }
-        }
-    }
-    start..end.min(hay.len())
 }
 
 /// A vendor rule is more precise than a context rule: where both claim overlapping text, keep the
@@ -367,6 +310,7 @@ fn drop_generic_overlaps(rules: &[Rule], matches: &mut Vec<RawMatch>, bad_checks
 mod tests {
     use super::*;
     use crate::rules::Loader;
+    use aho_corasick::AhoCorasickBuilder;
 
     #[test]
     fn keyword_candidates_equal_an_overlapping_search() {
@@ -400,8 +344,15 @@ mod tests {
                 overlapping.find_overlapping_iter(&hay[..]).map(|x| x.pattern().as_usize()).collect();
             expected.sort();
             expected.dedup();
-            assert_eq!(m.candidates(&hay), expected, "{}", String::from_utf8_lossy(&hay));
+            assert_eq!(candidates(&m, &hay), expected, "{}", String::from_utf8_lossy(&hay));
         }
+    }
+
+    /// The rules with at least one keyword hit.
+    fn candidates(m: &Matcher, hay: &[u8]) -> Vec<usize> {
+        let mut rules: Vec<usize> = m.keyword_hits(hay).iter().map(|(rule, _)| *rule).collect();
+        rules.dedup();
+        rules
     }
 
     fn matcher(toml: &str) -> Matcher {
@@ -454,8 +405,8 @@ required = true
     #[test]
     fn prefilter_case_insensitive_and_selective() {
         let m = matcher(RULES);
-        assert_eq!(m.candidates(b"nothing"), Vec::<usize>::new());
-        assert_eq!(m.candidates(b"DEMO_ and SECRET"), vec![0, 1]);
+        assert_eq!(candidates(&m, b"nothing"), Vec::<usize>::new());
+        assert_eq!(candidates(&m, b"DEMO_ and SECRET"), vec![0, 1]);
     }
 
     #[test]
@@ -497,6 +448,26 @@ negative_examples = ["y"]
     }
 
     #[test]
+    fn regexes_run_near_keywords_unless_the_keyword_marks_the_whole_blob() {
+        let rule = |id: &str, anywhere: bool| {
+            format!(
+                "[[rule]]\nid = \"{id}\"\nname = \"n\"\ndescription = \"d\"\nprovider = \"p\"\nnhi_kind = \"api_key\"\n\
+                 keywords = [\"acme\"]\nkeyword_anywhere = {anywhere}\nregex = '''\\b(?P<secret>[A-Z0-9]{{16}})\\b'''\n\
+                 examples = ['acme Q8ZK2MP4XR7WN5TB']\nnegative_examples = ['none']\n\n"
+            )
+        };
+        let m = matcher(&(rule("near", false) + &rule("anywhere", true)));
+        let found = |text: &str| -> Vec<String> {
+            m.find(text.as_bytes()).unwrap().iter().map(|f| m.rule(f.rule).id.clone()).collect()
+        };
+        let token = ["Q8ZK2MP4", "XR7WN5TB"].concat();
+        let filler = "x\n".repeat(40);
+        assert_eq!(found(&format!("{filler}acme:\n\n  {token}\n{filler}")), ["near", "anywhere"]);
+        assert_eq!(found(&format!("{filler}acme:\n\n\n  {token}\n{filler}")), ["anywhere"], "three lines away");
+        assert_eq!(found(&format!("{filler}  {token}\n{filler}")), Vec::<String>::new(), "no keyword at all");
+    }
+
+    #[test]
     fn required_companion_within_lines() {
         let m = matcher(RULES);
         let near = b"id = PAIRQ8ZK2MP4\nx\npair_secret = k3Jx9Qw2Lm5Z\n";
@@ -508,14 +479,5 @@ negative_examples = ["y"]
         assert!(m.find(far).unwrap().is_empty());
         let before = b"pair_secret = k3Jx9Qw2Lm5Z\nid = PAIRQ8ZK2MP4";
         assert_eq!(m.find(before).unwrap().len(), 1);
-    }
-
-    #[test]
-    fn line_window_bounds() {
-        let hay = b"a\nb\nc\nd\ne";
-        let span = 4..5; // "c"
-        assert_eq!(&hay[line_window(hay, span.clone(), 0)], b"c\n");
-        assert_eq!(&hay[line_window(hay, span.clone(), 1)], b"b\nc\nd\n");
-        assert_eq!(&hay[line_window(hay, span, 9)], hay);
     }
 }

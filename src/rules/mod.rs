@@ -55,6 +55,10 @@ pub struct Rule {
     pub nhi_kind: NhiKind,
     pub severity: Severity,
     pub keywords: Vec<String>,
+    /// A keyword anywhere in a blob lets the regex run on the whole blob, not only on the lines
+    /// around the keyword: for a keyword that marks a whole file (a Kubernetes Secret's `type:`)
+    /// rather than the text next to the secret.
+    pub keyword_anywhere: bool,
     pub regex: String,
     pub min_entropy: Option<f64>,
     pub checksum: Option<Checksum>,
@@ -170,6 +174,7 @@ const KNOWN_KEYS: &[&str] = &[
     "nhi_kind",
     "severity",
     "keywords",
+    "keyword_anywhere",
     "regex",
     "min_entropy",
     "checksum",
@@ -245,6 +250,7 @@ impl Loader {
         let kind_text = t.string("nhi_kind");
         let severity_text = t.optional_string("severity");
         let keywords = t.string_list("keywords", true);
+        let keyword_anywhere = t.optional_bool("keyword_anywhere").unwrap_or(false);
         let regex = t.string("regex");
         let min_entropy = t.optional_float("min_entropy");
         let checksum_text = t.optional_string("checksum");
@@ -352,6 +358,7 @@ impl Loader {
             nhi_kind: nhi_kind.unwrap_or(NhiKind::GenericSecret),
             severity: severity.unwrap_or_default(),
             keywords,
+            keyword_anywhere,
             regex,
             min_entropy,
             checksum: checksum.and_then(|(_, c)| c),
