@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 
 use crate::matcher::decode::{Encoding, View};
 use crate::matcher::RawMatch;
+use crate::nhi::{Governance, InventoryLink, Nhi, Risk};
 use crate::rules::{NhiKind, Rule, Severity};
 
 /// Versioned so that a future change of hashing cannot silently unlink inventories and baselines.
@@ -142,6 +143,13 @@ pub struct Finding {
     /// introduced it at this path.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub history: Option<crate::source::git::Provenance>,
+    /// What the secret says about its identity.
+    pub nhi: Nhi,
+    /// The inventory entry that claims this secret; null when it is unmanaged.
+    pub inventory: Option<InventoryLink>,
+    pub governance: Governance,
+    /// OWASP NHI Top 10 risks the secret's identity shows.
+    pub risks: Vec<Risk>,
 }
 
 /// Which kind of input a finding was read from.
@@ -196,6 +204,10 @@ impl Finding {
             source: Source::Worktree,
             encoding: None,
             history: None,
+            nhi: Nhi::read(rule, hay, m.secret.clone()),
+            inventory: None,
+            governance: Governance::Unmanaged,
+            risks: Vec::new(),
         }
     }
 
@@ -224,6 +236,7 @@ impl Finding {
             column: f.column,
         });
         f.encoding = Some(view.encoding);
+        f.nhi = Nhi::read_decoded(rule, &view.bytes, m.secret.clone());
         f
     }
 

@@ -9,6 +9,7 @@
 pub mod config;
 pub mod finding;
 pub mod matcher;
+pub mod nhi;
 pub mod report;
 pub mod rules;
 pub mod scan;

@@ -104,6 +104,9 @@ pub struct Notice {
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Report {
     pub findings: Vec<Finding>,
+    /// The findings grouped by secret, with exposure, inventory link and risks (filled by
+    /// [`crate::nhi::assess`]).
+    pub identities: Vec<crate::nhi::Identity>,
     pub stats: Stats,
     /// Inputs that could not be read: they make the scan incomplete.
     pub errors: Vec<Notice>,

@@ -1,4 +1,5 @@
 //! Command-line definitions and dispatch; the library does the work.
+mod inventory;
 mod rules;
 mod scan;
 
@@ -32,6 +33,9 @@ enum Command {
     /// Git hooks.
     #[command(subcommand)]
     Hook(HookCommand),
+    /// Keep the lifecycle inventory of non-human identities in step with what is in the code.
+    #[command(subcommand)]
+    Inventory(inventory::InventoryCommand),
 }
 
 #[derive(Subcommand)]
@@ -85,6 +89,10 @@ pub struct ScanArgs {
     /// Settings file (default: .keytrail.toml in the first scanned directory, if present).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Lifecycle inventory of non-human identities (default: .keytrail/inventory.toml in the first
+    /// scanned directory, if present). Repeatable; entries of all files are merged.
+    #[arg(long, value_name = "FILE")]
+    inventory: Vec<PathBuf>,
     /// When to colour text output; NO_COLOR in the environment means never for `auto`.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     color: ColorChoice,
@@ -165,6 +173,7 @@ pub fn run() -> anyhow::Result<Status> {
             let selection = keytrail::source::history::Selection::Push { updates, remote };
             scan::run(ScanArgs::parse_from_defaults(), Some(selection))
         }
+        Command::Inventory(command) => inventory::run(command),
         Command::Rules(RulesCommand::List { format }) => rules::list(format),
         Command::Rules(RulesCommand::Check { files }) => rules::check(&files),
     }

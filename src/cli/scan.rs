@@ -1,22 +1,42 @@
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
 use keytrail::config::Config;
 use keytrail::matcher::Matcher;
+use keytrail::nhi::assess;
+use keytrail::nhi::date::Date;
+use keytrail::nhi::inventory::Inventory;
 use keytrail::report::{EmitContext, Format};
-use keytrail::rules::{RuleSet, Severity};
+use keytrail::rules::{NhiKind, RuleSet, Severity};
 use keytrail::scan::{scan, HistoryMode, Report, ScanOptions};
 use keytrail::source::fs::human_bytes;
 use keytrail::source::history::Selection;
 
 use super::{stdout_is_terminal, write_stdout, ScanArgs, Status};
 
+/// The inventory file read by default, relative to the first scanned directory.
+pub const DEFAULT_INVENTORY: &str = ".keytrail/inventory.toml";
+
 /// How many skipped inputs are named one by one before the rest are only counted.
 const SKIPPED_SHOWN: usize = 20;
 
-pub fn run(args: ScanArgs, selection: Option<Selection>) -> anyhow::Result<Status> {
+/// A finished, assessed scan and what it ran with.
+pub struct Scanned {
+    pub report: Report,
+    pub matcher: Matcher,
+    pub inventory: Inventory,
+    /// The inventory file `inventory sync` writes: the first `--inventory`, else the default path
+    /// under the first scanned directory.
+    pub inventory_target: PathBuf,
+    pub seconds: f64,
+}
+
+/// Loads settings, rules and inventory (any error stops here, before scanning), scans, and links
+/// every finding to the inventory.
+pub fn scan_and_assess(args: &ScanArgs, selection: Option<Selection>) -> anyhow::Result<Scanned> {
     let selection =
         selection.or_else(
             || {
@@ -32,6 +52,20 @@ pub fn run(args: ScanArgs, selection: Option<Selection>) -> anyhow::Result<Statu
     let config = Config::discover(args.config.as_deref(), &first_root)?;
     let rules = RuleSet::builtin().context("the built-in rules are invalid")?;
     let matcher = Matcher::new(rules)?;
+    let default_inventory = inventory_dir(&first_root).join(DEFAULT_INVENTORY);
+    let inventory_files: Vec<PathBuf> = if !args.inventory.is_empty() {
+        args.inventory.clone()
+    } else if default_inventory.is_file() {
+        vec![default_inventory.clone()]
+    } else {
+        Vec::new()
+    };
+    let kinds: Vec<&str> = NhiKind::ALL.iter().map(|k| k.as_str()).collect();
+    let inventory = Inventory::load(&inventory_files, &kinds).map_err(|errors| {
+        let lines: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        anyhow::anyhow!("the inventory is invalid; nothing was scanned:\n  {}", lines.join("\n  "))
+    })?;
+    let inventory_target = args.inventory.first().cloned().unwrap_or(default_inventory);
     let options = ScanOptions {
         roots: args.paths.clone(),
         respect_ignore: !args.no_ignore,
@@ -47,8 +81,34 @@ pub fn run(args: ScanArgs, selection: Option<Selection>) -> anyhow::Result<Statu
         },
         selection,
     };
-    let report = scan(&matcher, &config, &options);
+    let mut report = scan(&matcher, &config, &options);
+    // The inventory lists public identifiers (AWS key ids) that rules would report; it is the one
+    // file where naming them is the point.
+    let own: Vec<String> = inventory_files.iter().filter_map(|f| relative_to(f, &first_root)).collect();
+    report.findings.retain(|f| !own.contains(&f.path));
+    assess(&mut report, matcher.rules(), &inventory, Date::today());
+    Ok(Scanned { report, matcher, inventory, inventory_target, seconds: started.elapsed().as_secs_f64() })
+}
 
+/// `file` relative to `root`, `/`-separated, as findings name paths; `None` when outside it.
+fn relative_to(file: &Path, root: &Path) -> Option<String> {
+    let file = file.canonicalize().ok()?;
+    let root = root.canonicalize().ok()?;
+    let rel = file.strip_prefix(&root).ok()?;
+    Some(rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/"))
+}
+
+/// Where the default inventory lives for a scan of `root`: the root itself, or a file's folder.
+fn inventory_dir(root: &Path) -> PathBuf {
+    if root.is_file() {
+        root.parent().map(Path::to_path_buf).unwrap_or_default()
+    } else {
+        root.to_path_buf()
+    }
+}
+
+pub fn run(args: ScanArgs, selection: Option<Selection>) -> anyhow::Result<Status> {
+    let Scanned { report, matcher, seconds, .. } = scan_and_assess(&args, selection)?;
     let to_terminal = args.output.is_none() && stdout_is_terminal();
     let ctx = EmitContext {
         rules: matcher.rules(),
@@ -70,7 +130,7 @@ pub fn run(args: ScanArgs, selection: Option<Selection>) -> anyhow::Result<Statu
 
     if !args.quiet {
         let colour = args.color.enabled(io::stderr().is_terminal());
-        summarize(&report, started.elapsed().as_secs_f64(), args.max_file_size, colour);
+        summarize(&report, seconds, args.max_file_size, colour);
     }
     Ok(status(&report))
 }

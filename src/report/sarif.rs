@@ -5,7 +5,10 @@ use std::io::{self, Write};
 use serde_json::{json, Value};
 
 use super::{EmitContext, Emitter};
-use crate::rules::{Rule, Severity};
+use crate::finding::Finding;
+use crate::nhi::assess::headline;
+use crate::nhi::{guide, RiskId};
+use crate::rules::{NhiKind, Rule, Severity};
 use crate::scan::Report;
 
 pub struct Sarif;
@@ -32,19 +35,128 @@ fn security_severity(s: Severity) -> &'static str {
     }
 }
 
+/// The taxonomies results refer to, by their index in `run.taxonomies`.
+const OWASP_NHI: usize = 0;
+const CWE: usize = 1;
+const OWASP_NHI_NAME: &str = "OWASP NHI Top 10";
+const CWE_NAME: &str = "CWE";
+const CWE_HARD_CODED_CREDENTIALS: &str = "798";
+
+/// The OWASP ids every finding of a rule shows: secret leakage, plus what the rule declares.
+fn rule_risks(r: &Rule) -> Vec<RiskId> {
+    let mut risks = vec![RiskId::SecretLeakage];
+    risks.extend(r.risks.iter().copied());
+    if r.nhi_kind == NhiKind::PrivateKey && r.id != "private-key-encrypted" {
+        risks.push(RiskId::InsecureAuthentication);
+    }
+    risks.sort();
+    risks.dedup();
+    risks
+}
+
+/// What the credential is and how to rotate and revoke it, as plain text and markdown.
+fn help(r: &Rule) -> (String, String) {
+    let g = guide::guide();
+    let about = g.kind.get(r.nhi_kind.as_str()).map(|k| k.about.as_str()).unwrap_or("");
+    let provider = g.provider(&r.provider);
+    let name = g.display_name(&r.provider);
+    let mut text = format!("{}\n\n{}", r.description, about);
+    let mut md = format!("**{}** ({}, {name})\n\n{}\n\n{}", r.name, r.nhi_kind.label(), r.description, about);
+    if let Some(p) = provider {
+        text.push_str(&format!("\n\nRotate: {}\nRevoke: {}", p.rotate, p.revoke));
+        md.push_str(&format!("\n\n**Rotate.** {}\n\n**Revoke.** {}", p.rotate, p.revoke));
+        if let Some(console) = &p.console {
+            text.push_str(&format!("\nManage keys: {console}"));
+            md.push_str(&format!("\n\nManage keys: <{console}>"));
+        }
+    }
+    md.push_str("\n\nRemove the secret from the code and from git history once it is revoked, and record the identity (owner, rotation, retirement) in the keytrail inventory.");
+    (text.trim().to_string(), md)
+}
+
 fn rule_descriptor(r: &Rule) -> Value {
+    let risks = rule_risks(r);
+    let mut tags: Vec<String> = vec![
+        "security".into(),
+        "secret".into(),
+        "external/cwe/cwe-798".into(),
+        r.nhi_kind.as_str().into(),
+        r.provider.clone(),
+    ];
+    tags.extend(risks.iter().map(|id| format!("external/owasp-nhi/{}", id.as_str().to_ascii_lowercase())));
+    let (help_text, help_markdown) = help(r);
+    let mut relationships = vec![taxon_relationship(CWE, CWE_NAME, CWE_HARD_CODED_CREDENTIALS)];
+    relationships.extend(risks.iter().map(|id| taxon_relationship(OWASP_NHI, OWASP_NHI_NAME, id.as_str())));
     json!({
         "id": r.id,
         "name": pascal_case(&r.id),
         "shortDescription": { "text": r.name },
         "fullDescription": { "text": r.description },
+        "help": { "text": help_text, "markdown": help_markdown },
         "defaultConfiguration": { "level": level(r.severity) },
+        "relationships": relationships,
         "properties": {
-            "tags": ["security", "secret", "external/cwe/cwe-798", r.nhi_kind.as_str(), r.provider],
+            "tags": tags,
             "security-severity": security_severity(r.severity),
             "precision": "high",
         },
     })
+}
+
+fn taxon_ref(component: usize, name: &str, id: &str) -> Value {
+    json!({ "id": id, "toolComponent": { "name": name, "index": component } })
+}
+
+fn taxon_relationship(component: usize, name: &str, id: &str) -> Value {
+    json!({ "target": taxon_ref(component, name, id), "kinds": ["relevant"] })
+}
+
+fn taxonomies() -> Value {
+    let nhi_taxa: Vec<Value> = RiskId::ALL
+        .iter()
+        .map(|r| {
+            json!({
+                "id": r.as_str(),
+                "name": r.name(),
+                "shortDescription": { "text": r.about() },
+                "helpUri": r.help_uri(),
+            })
+        })
+        .collect();
+    json!([
+        {
+            "name": OWASP_NHI_NAME,
+            "version": "2025",
+            "organization": "OWASP",
+            "informationUri": "https://owasp.org/www-project-non-human-identities-top-10/",
+            "shortDescription": { "text": "The ten most critical risks of non-human identities (service accounts, API keys, tokens)." },
+            "taxa": nhi_taxa,
+        },
+        {
+            "name": CWE_NAME,
+            "version": "4.16",
+            "organization": "MITRE",
+            "informationUri": "https://cwe.mitre.org/",
+            "shortDescription": { "text": "The Common Weakness Enumeration." },
+            "taxa": [{
+                "id": CWE_HARD_CODED_CREDENTIALS,
+                "name": "Use of Hard-coded Credentials",
+                "shortDescription": { "text": "The product contains hard-coded credentials, such as a password or cryptographic key." },
+                "helpUri": "https://cwe.mitre.org/data/definitions/798.html",
+            }],
+        },
+    ])
+}
+
+/// The message: what and whose in the first sentence, then the risks.
+fn message(f: &Finding) -> String {
+    let risks: Vec<String> = f.risks.iter().map(|r| format!("{} {}", r.id.as_str(), r.id.name())).collect();
+    let mut text = headline(f);
+    text.push_str(&format!(" Identity: {}.", f.nhi.identifier));
+    if !risks.is_empty() {
+        text.push_str(&format!(" Risks: {}.", risks.join("; ")));
+    }
+    text
 }
 
 impl Emitter for Sarif {
@@ -64,7 +176,7 @@ impl Emitter for Sarif {
                 let mut result = json!({
                     "ruleId": f.rule_id,
                     "level": level(f.severity),
-                    "message": { "text": format!("{} ({}, {}) found in {}.", f.rule_name, f.nhi_kind.label(), f.provider, f.path) },
+                    "message": { "text": message(f) },
                     "locations": [{
                         "physicalLocation": {
                             "artifactLocation": { "uri": percent_encode_path(&f.path), "uriBaseId": "%SRCROOT%" },
@@ -78,10 +190,24 @@ impl Emitter for Sarif {
                         },
                     }],
                     "partialFingerprints": { FINGERPRINT_KEY: f.fingerprint },
+                    "taxa": std::iter::once(taxon_ref(CWE, CWE_NAME, CWE_HARD_CODED_CREDENTIALS))
+                        .chain(f.risks.iter().map(|r| taxon_ref(OWASP_NHI, OWASP_NHI_NAME, r.id.as_str())))
+                        .collect::<Vec<_>>(),
                     "properties": {
                         "fingerprint": f.fingerprint,
                         "secret": f.secret,
-                        "nhi": { "kind": f.nhi_kind, "provider": f.provider },
+                        "nhi": {
+                            "kind": f.nhi_kind,
+                            "provider": f.provider,
+                            "identifier": f.nhi.identifier,
+                            "lifetime": f.nhi.lifetime,
+                            "expires": f.nhi.expires,
+                            "details": f.nhi.details,
+                        },
+                        "inventory": f.inventory,
+                        "governance": f.governance,
+                        "risks": f.risks.iter().map(|r| r.id).collect::<Vec<_>>(),
+                        "risk_reasons": f.risks,
                         "entropy": f.entropy,
                     },
                 });
@@ -109,7 +235,12 @@ impl Emitter for Sarif {
                     "name": "keytrail",
                     "semanticVersion": env!("CARGO_PKG_VERSION"),
                     "rules": used.values().map(|r| rule_descriptor(r)).collect::<Vec<_>>(),
+                    "supportedTaxonomies": [
+                        { "name": OWASP_NHI_NAME, "index": OWASP_NHI },
+                        { "name": CWE_NAME, "index": CWE },
+                    ],
                 }},
+                "taxonomies": taxonomies(),
                 "originalUriBaseIds": { "%SRCROOT%": { "description": { "text": "The scanned root." } } },
                 "results": results,
                 "columnKind": "unicodeCodePoints",

@@ -100,6 +100,17 @@ fn finding(f: &Finding, ctx: &EmitContext<'_>, out: &mut dyn Write, indent: &str
             h.date
         )?;
     }
+    let owner = match &f.inventory {
+        Some(link) => {
+            format!("{} `{}`, owned by {} ({})", f.governance.as_str(), link.id, link.owner, link.status.as_str())
+        }
+        None => f.governance.as_str().to_string(),
+    };
+    writeln!(out, "{indent}    identity {} · {}", escape_control(&f.nhi.identifier), escape_control(&owner))?;
+    if !f.risks.is_empty() {
+        let risks: Vec<String> = f.risks.iter().map(|r| format!("{} {}", r.id.as_str(), r.id.name())).collect();
+        writeln!(out, "{indent}    risks {}", risks.join(", "))?;
+    }
     writeln!(out, "{indent}    {}fingerprint {}{reset}", paint(DIM), f.fingerprint)?;
     writeln!(out)
 }

@@ -59,6 +59,9 @@ pub struct Rule {
     /// around the keyword: for a keyword that marks a whole file (a Kubernetes Secret's `type:`)
     /// rather than the text next to the secret.
     pub keyword_anywhere: bool,
+    /// OWASP NHI risks every finding of this rule shows besides secret leakage (NHI4 for passwords
+    /// in URLs and basic-auth forms).
+    pub risks: Vec<crate::nhi::RiskId>,
     pub regex: String,
     pub min_entropy: Option<f64>,
     pub checksum: Option<Checksum>,
@@ -175,6 +178,7 @@ const KNOWN_KEYS: &[&str] = &[
     "severity",
     "keywords",
     "keyword_anywhere",
+    "risks",
     "regex",
     "min_entropy",
     "checksum",
@@ -251,6 +255,7 @@ impl Loader {
         let severity_text = t.optional_string("severity");
         let keywords = t.string_list("keywords", true);
         let keyword_anywhere = t.optional_bool("keyword_anywhere").unwrap_or(false);
+        let risk_names = t.string_list("risks", false);
         let regex = t.string("regex");
         let min_entropy = t.optional_float("min_entropy");
         let checksum_text = t.optional_string("checksum");
@@ -290,6 +295,15 @@ impl Loader {
             && !provider.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b))
         {
             problems.push(format!("provider `{provider}` must be a lowercase slug"));
+        }
+        let mut risks = Vec::new();
+        for name in &risk_names {
+            match crate::nhi::RiskId::parse(name) {
+                Some(r) => risks.push(r),
+                None => {
+                    problems.push(format!("unknown risk `{name}` (expected an OWASP NHI Top 10 id, NHI1 to NHI10)"))
+                }
+            }
         }
         let nhi_kind = NhiKind::parse(&kind_text);
         if nhi_kind.is_none() && !kind_text.is_empty() {
@@ -359,6 +373,7 @@ impl Loader {
             severity: severity.unwrap_or_default(),
             keywords,
             keyword_anywhere,
+            risks,
             regex,
             min_entropy,
             checksum: checksum.and_then(|(_, c)| c),

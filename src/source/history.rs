@@ -177,7 +177,7 @@ pub fn merge_into(files: &mut Report, history: Report) {
             absorbed[i] = true;
         }
     }
-    let Report { findings, stats, errors, skipped } = history;
+    let Report { findings, stats, errors, skipped, identities: _ } = history;
     files.findings.extend(findings.into_iter().zip(absorbed).filter(|(_, a)| !a).map(|(f, _)| f));
     files.stats.add(&stats);
     files.errors.extend(errors);
