@@ -222,7 +222,7 @@ fn sarif_results_carry_identity_inventory_and_risks() {
     let help = rule["help"]["markdown"].as_str().unwrap();
     assert!(help.contains("**Rotate.**") && help.contains("**Revoke.**"), "{help}");
     let tags: Vec<&str> = rule["properties"]["tags"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
-    assert!(tags.contains(&"external/cwe/cwe-798") && tags.contains(&"api_key"), "{tags:?}");
+    assert!(tags.contains(&"external/cwe/cwe-798") && tags.contains(&"api_key") && tags.contains(&"NHI2"), "{tags:?}");
 }
 
 #[test]

@@ -83,7 +83,7 @@ fn rule_descriptor(r: &Rule) -> Value {
         r.nhi_kind.as_str().into(),
         r.provider.clone(),
     ];
-    tags.extend(risks.iter().map(|id| format!("external/owasp-nhi/{}", id.as_str().to_ascii_lowercase())));
+    tags.extend(risks.iter().map(|id| id.as_str().to_string()));
     let (help_text, help_markdown) = help(r);
     let mut relationships = vec![taxon_relationship(CWE, CWE_NAME, CWE_HARD_CODED_CREDENTIALS)];
     relationships.extend(risks.iter().map(|id| taxon_relationship(OWASP_NHI, OWASP_NHI_NAME, id.as_str())));
