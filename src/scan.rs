@@ -203,7 +203,22 @@ pub fn blob_findings(
         found.push(f);
     }
     drop_generic_on_specific_lines(&mut found);
+    found.retain(|f| !suppressed_inline(hay, &lines, f.line));
     Ok(found)
+}
+
+/// Markers that silence a finding on their own line; the gitleaks and detect-secrets spellings are
+/// honoured too, so a team can switch scanners without touching its code.
+const ALLOW_MARKERS: &[&str] = &["keytrail:allow", "gitleaks:allow", "pragma: allowlist secret"];
+/// detect-secrets' marker for the line below it.
+const ALLOW_NEXT_LINE: &str = "pragma: allowlist nextline secret";
+
+/// Whether `line` (1-based) of `hay`, or the comment line above it, marks a finding there as
+/// allowed.
+fn suppressed_inline(hay: &[u8], lines: &LineIndex, line: usize) -> bool {
+    let text = |n: usize| &hay[lines.line_span(hay, n)];
+    let has = |t: &[u8], marker: &str| memchr::memmem::find(t, marker.as_bytes()).is_some();
+    ALLOW_MARKERS.iter().any(|m| has(text(line), m)) || (line > 1 && has(text(line - 1), ALLOW_NEXT_LINE))
 }
 
 /// A vendor rule's finding from a decoded view covers the encoded span; a generic rule that

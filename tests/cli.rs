@@ -289,3 +289,21 @@ negative_examples = ["tok_482913"]
     let err = String::from_utf8(out.stderr).unwrap().replace(&path.display().to_string(), "broken.toml");
     insta::assert_snapshot!("rules_check_broken", err);
 }
+
+#[test]
+fn inline_markers_of_keytrail_gitleaks_and_detect_secrets_suppress_their_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut f = Fake::new(21);
+    let keys: Vec<String> = (0..6).map(|_| f.stripe_live()).collect();
+    let text = format!(
+        "A = \"{}\"  # keytrail:allow\nB = \"{}\"  // gitleaks:allow\nC = \"{}\"  # pragma: allowlist secret\n\
+         # pragma: allowlist nextline secret\nD = \"{}\"\nE = \"{}\"\n# keytrail:allow applies to its own line only\nF = \"{}\"\n",
+        keys[0], keys[1], keys[2], keys[3], keys[4], keys[5]
+    );
+    write(dir.path(), "settings.py", text);
+    let (code, out, _) = stdout_of(&["scan", "-q", "--format", "json"], dir.path());
+    assert_eq!(code, 1);
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let lines: Vec<u64> = json["findings"].as_array().unwrap().iter().map(|f| f["line"].as_u64().unwrap()).collect();
+    assert_eq!(lines, [6, 8], "only the unmarked E and F are reported");
+}
