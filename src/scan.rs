@@ -62,6 +62,8 @@ pub struct Stats {
     pub skipped_too_large: u64,
     pub skipped_symlinks: u64,
     pub skipped_allowlisted: u64,
+    /// Findings dropped because `.keytrailignore` lists their fingerprint.
+    pub ignored: u64,
     pub unreadable: u64,
     /// Git repositories whose history was read.
     pub repositories: u64,
@@ -84,6 +86,7 @@ impl Stats {
         self.skipped_too_large += o.skipped_too_large;
         self.skipped_symlinks += o.skipped_symlinks;
         self.skipped_allowlisted += o.skipped_allowlisted;
+        self.ignored += o.ignored;
         self.unreadable += o.unreadable;
         self.repositories += o.repositories;
         self.commits += o.commits;

@@ -307,3 +307,34 @@ fn inline_markers_of_keytrail_gitleaks_and_detect_secrets_suppress_their_line() 
     let lines: Vec<u64> = json["findings"].as_array().unwrap().iter().map(|f| f["line"].as_u64().unwrap()).collect();
     assert_eq!(lines, [6, 8], "only the unmarked E and F are reported");
 }
+
+#[test]
+fn keytrailignore_drops_findings_by_fingerprint_and_optional_path_glob() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut f = Fake::new(22);
+    let (shared, other) = (f.stripe_live(), f.stripe_live());
+    write(dir.path(), "tests/fixture.py", format!("KEY = \"{shared}\"\n"));
+    write(dir.path(), "src/app.py", format!("KEY = \"{shared}\"\nOTHER = \"{other}\"\n"));
+    let fp = |s: &str| keytrail::finding::fingerprint(s.as_bytes());
+    write(
+        dir.path(),
+        ".keytrailignore",
+        format!("# judged harmless\n{} tests/**   # the test fixture only\n{}\n", fp(&shared), fp(&other)),
+    );
+    let (code, out, _) = stdout_of(&["scan", "-q", "--format", "json"], dir.path());
+    assert_eq!(code, 1);
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let found: Vec<(String, u64)> = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["path"].as_str().unwrap().to_string(), f["line"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(found, [("src/app.py".to_string(), 1)]);
+    assert_eq!(json["stats"]["ignored"], 2);
+
+    write(dir.path(), ".keytrailignore", "kt1:nothex\n");
+    let (code, _, err) = stdout_of(&["scan", "-q"], dir.path());
+    assert_eq!(code, 2);
+    assert!(err.contains(".keytrailignore:1:"), "{err}");
+}

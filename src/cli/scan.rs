@@ -14,6 +14,7 @@ use keytrail::rules::{NhiKind, RuleSet, Severity};
 use keytrail::scan::{scan, HistoryMode, Report, ScanOptions};
 use keytrail::source::fs::human_bytes;
 use keytrail::source::history::Selection;
+use keytrail::suppress::IgnoreList;
 
 use super::{stdout_is_terminal, write_stdout, ScanArgs, Status};
 
@@ -66,6 +67,8 @@ pub fn scan_and_assess(args: &ScanArgs, selection: Option<Selection>) -> anyhow:
         anyhow::anyhow!("the inventory is invalid; nothing was scanned:\n  {}", lines.join("\n  "))
     })?;
     let inventory_target = args.inventory.first().cloned().unwrap_or(default_inventory);
+    let ignore_file = inventory_dir(&first_root).join(keytrail::suppress::DEFAULT_FILE);
+    let ignores = if ignore_file.is_file() { IgnoreList::load(&ignore_file)? } else { IgnoreList::default() };
     let options = ScanOptions {
         roots: args.paths.clone(),
         respect_ignore: !args.no_ignore,
@@ -86,6 +89,9 @@ pub fn scan_and_assess(args: &ScanArgs, selection: Option<Selection>) -> anyhow:
     // file where naming them is the point.
     let own: Vec<String> = inventory_files.iter().filter_map(|f| relative_to(f, &first_root)).collect();
     report.findings.retain(|f| !own.contains(&f.path));
+    let before = report.findings.len();
+    report.findings.retain(|f| !ignores.ignores(f));
+    report.stats.ignored = (before - report.findings.len()) as u64;
     assess(&mut report, matcher.rules(), &inventory, Date::today());
     Ok(Scanned { report, matcher, inventory, inventory_target, seconds: started.elapsed().as_secs_f64() })
 }
@@ -182,6 +188,7 @@ fn summarize(report: &Report, seconds: f64, max_file_size: u64, colour: bool) {
         (st.skipped_too_large, format!("over {}", human_bytes(max_file_size))),
         (st.skipped_symlinks, "symlinks".to_string()),
         (st.skipped_allowlisted, "allowlisted".to_string()),
+        (st.ignored, "ignored by fingerprint".to_string()),
         (st.unreadable, "unreadable".to_string()),
     ] {
         if n > 0 {

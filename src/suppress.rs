@@ -1,0 +1,89 @@
+//! `.keytrailignore`: findings a team has judged harmless, by fingerprint.
+//!
+//! One fingerprint per line, optionally followed by a path glob that limits it to matching paths;
+//! `#` starts a comment. A fingerprint is computed from the secret alone (no commit, path or line),
+//! so an entry keeps working after rebases, squashes, moves and edits around the secret.
+use std::path::{Path, PathBuf};
+
+use globset::{Glob, GlobMatcher};
+
+use crate::finding::Finding;
+
+pub const DEFAULT_FILE: &str = ".keytrailignore";
+
+#[derive(Debug, thiserror::Error)]
+pub enum IgnoreError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}:{line}: {message}")]
+    Parse { path: PathBuf, line: usize, message: String },
+}
+
+#[derive(Debug, Default)]
+pub struct IgnoreList {
+    entries: Vec<(String, Option<GlobMatcher>)>,
+}
+
+impl IgnoreList {
+    pub fn load(path: &Path) -> Result<IgnoreList, IgnoreError> {
+        let text = std::fs::read(path).map_err(|source| IgnoreError::Read { path: path.to_path_buf(), source })?;
+        IgnoreList::parse(&String::from_utf8_lossy(&text), path)
+    }
+
+    pub fn parse(text: &str, path: &Path) -> Result<IgnoreList, IgnoreError> {
+        let mut entries = Vec::new();
+        for (n, raw) in text.lines().enumerate() {
+            let error = |message: String| IgnoreError::Parse { path: path.to_path_buf(), line: n + 1, message };
+            let line = raw.split_once('#').map_or(raw, |(before, _)| before).trim();
+            if line.is_empty() {
+                continue;
+            }
+            let mut words = line.split_whitespace();
+            let fingerprint = words.next().unwrap_or_default();
+            if !crate::nhi::inventory::is_fingerprint(fingerprint) {
+                return Err(error(format!("`{fingerprint}` is not a keytrail fingerprint (kt1: and 32 hex digits)")));
+            }
+            let glob = match words.next() {
+                None => None,
+                Some(g) => {
+                    Some(Glob::new(g).map_err(|e| error(format!("path glob `{g}` is invalid: {e}")))?.compile_matcher())
+                }
+            };
+            if let Some(extra) = words.next() {
+                return Err(error(format!("unexpected `{extra}`: a line is a fingerprint and at most one path glob")));
+            }
+            entries.push((fingerprint.to_string(), glob));
+        }
+        Ok(IgnoreList { entries })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn ignores(&self, f: &Finding) -> bool {
+        self.entries.iter().any(|(fp, glob)| *fp == f.fingerprint && glob.as_ref().is_none_or(|g| g.is_match(&f.path)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_comments_and_errors() {
+        let fp = format!("kt1:{}", "ab".repeat(16));
+        let list = IgnoreList::parse(
+            &format!("# test fixtures\n{fp}   # the README example\n\n{fp} tests/**\n"),
+            Path::new("x"),
+        )
+        .unwrap();
+        assert_eq!(list.entries.len(), 2);
+        let err = IgnoreList::parse("kt1:zz\n", Path::new(".keytrailignore")).unwrap_err();
+        assert!(err.to_string().starts_with(".keytrailignore:1: `kt1:zz` is not"), "{err}");
+        let err = IgnoreList::parse(&format!("\n{fp} a b\n"), Path::new("i")).unwrap_err();
+        assert!(err.to_string().starts_with("i:2: unexpected `b`"), "{err}");
+        let err = IgnoreList::parse(&format!("{fp} [\n"), Path::new("i")).unwrap_err();
+        assert!(err.to_string().contains("path glob `[` is invalid"), "{err}");
+    }
+}
