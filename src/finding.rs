@@ -177,6 +177,20 @@ fn shown_secret(secret: &[u8], show_secrets: bool) -> String {
 impl Finding {
     /// Builds the finding for `m` in `hay`; the only place raw secret bytes are turned into output.
     pub fn new(rule: &Rule, m: &RawMatch, hay: &[u8], lines: &LineIndex, path: String, show_secrets: bool) -> Finding {
+        let nhi = Nhi::read(rule, hay, m.secret.clone());
+        Finding::at(rule, m, hay, lines, path, show_secrets, nhi)
+    }
+
+    /// The finding for `m` in `hay`, with its identity already read.
+    fn at(
+        rule: &Rule,
+        m: &RawMatch,
+        hay: &[u8],
+        lines: &LineIndex,
+        path: String,
+        show_secrets: bool,
+        nhi: Nhi,
+    ) -> Finding {
         let secret = &hay[m.secret.clone()];
         let (line, column) = lines.position(hay, m.secret.start);
         let (end_line, end_column) = lines.position(hay, m.secret.end);
@@ -204,14 +218,13 @@ impl Finding {
             source: Source::Worktree,
             encoding: None,
             history: None,
-            nhi: Nhi::read(rule, hay, m.secret.clone()),
+            nhi,
             inventory: None,
             governance: Governance::Unmanaged,
             risks: Vec::new(),
         }
     }
 
-    /// The order every output uses: path, line, column, rule.
     /// The finding for a match `m` inside `view`, a decoded form of `hay[view.origin]`: located at
     /// the encoded text, identified (fingerprint, redacted value) by the decoded secret.
     pub fn from_view(
@@ -224,7 +237,8 @@ impl Finding {
         show_secrets: bool,
     ) -> Finding {
         let at = RawMatch { rule: m.rule, secret: view.origin.clone(), companion: None, entropy: m.entropy };
-        let mut f = Finding::new(rule, &at, hay, lines, path, show_secrets);
+        let nhi = Nhi::read(rule, &view.bytes, m.secret.clone());
+        let mut f = Finding::at(rule, &at, hay, lines, path, show_secrets, nhi);
         let secret = &view.bytes[m.secret.clone()];
         let shown = |s: &[u8]| shown_secret(s, show_secrets);
         f.secret = shown(secret);
@@ -236,10 +250,10 @@ impl Finding {
             column: f.column,
         });
         f.encoding = Some(view.encoding);
-        f.nhi = Nhi::read_decoded(rule, &view.bytes, m.secret.clone());
         f
     }
 
+    /// The order every output uses: path, line, column, rule.
     pub fn sort_key(&self) -> (&str, usize, usize, &str) {
         (&self.path, self.line, self.column, &self.rule_id)
     }

@@ -127,15 +127,18 @@ fn sync(scan: &InventoryScan) -> anyhow::Result<Status> {
     Ok(Status::Clean)
 }
 
-/// Inventory entries no finding links to, that still claim to be in use.
-fn stale_entries(scanned: &Scanned) -> Vec<&Entry> {
+/// Inventory entries no finding links to.
+fn unlinked_entries(scanned: &Scanned) -> impl Iterator<Item = &Entry> {
     scanned
         .inventory
         .entries
         .iter()
-        .filter(|e| matches!(e.status, EntryStatus::Active | EntryStatus::Rotating))
         .filter(|e| !scanned.report.identities.iter().any(|i| i.inventory.as_ref().is_some_and(|l| l.id == e.id)))
-        .collect()
+}
+
+/// Inventory entries no finding links to, that still claim to be in use.
+fn stale_entries(scanned: &Scanned) -> impl Iterator<Item = &Entry> {
+    unlinked_entries(scanned).filter(|e| matches!(e.status, EntryStatus::Active | EntryStatus::Rotating))
 }
 
 fn check(scan: &InventoryScan) -> anyhow::Result<Status> {
@@ -237,12 +240,7 @@ fn rows(scanned: &Scanned) -> Vec<Row> {
             fingerprint: Some(i.fingerprint.clone()),
         })
         .collect();
-    let found: Vec<&str> = rows.iter().filter_map(|r| r.id.as_deref()).collect();
-    let absent: Vec<Row> = scanned
-        .inventory
-        .entries
-        .iter()
-        .filter(|e| !found.contains(&e.id.as_str()))
+    let absent: Vec<Row> = unlinked_entries(scanned)
         .map(|e| Row {
             id: Some(e.id.clone()),
             owner: Some(e.owner.clone()),

@@ -53,7 +53,8 @@ pub fn scan_and_assess(args: &ScanArgs, selection: Option<Selection>) -> anyhow:
     let config = Config::discover(args.config.as_deref(), &first_root)?;
     let rules = RuleSet::builtin().context("the built-in rules are invalid")?;
     let matcher = Matcher::new(rules)?;
-    let default_inventory = inventory_dir(&first_root).join(DEFAULT_INVENTORY);
+    let root_dir = settings_dir(&first_root);
+    let default_inventory = root_dir.join(DEFAULT_INVENTORY);
     let inventory_files: Vec<PathBuf> = if !args.inventory.is_empty() {
         args.inventory.clone()
     } else if default_inventory.is_file() {
@@ -67,7 +68,7 @@ pub fn scan_and_assess(args: &ScanArgs, selection: Option<Selection>) -> anyhow:
         anyhow::anyhow!("the inventory is invalid; nothing was scanned:\n  {}", lines.join("\n  "))
     })?;
     let inventory_target = args.inventory.first().cloned().unwrap_or(default_inventory);
-    let ignore_file = inventory_dir(&first_root).join(keytrail::suppress::DEFAULT_FILE);
+    let ignore_file = root_dir.join(keytrail::suppress::DEFAULT_FILE);
     let ignores = if ignore_file.is_file() { IgnoreList::load(&ignore_file)? } else { IgnoreList::default() };
     let options = ScanOptions {
         roots: args.paths.clone(),
@@ -104,8 +105,9 @@ fn relative_to(file: &Path, root: &Path) -> Option<String> {
     Some(rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/"))
 }
 
-/// Where the default inventory lives for a scan of `root`: the root itself, or a file's folder.
-fn inventory_dir(root: &Path) -> PathBuf {
+/// Where a scan of `root` looks for its inventory and ignore file: the root itself, or a file's
+/// folder.
+fn settings_dir(root: &Path) -> PathBuf {
     if root.is_file() {
         root.parent().map(Path::to_path_buf).unwrap_or_default()
     } else {

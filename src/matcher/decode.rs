@@ -88,7 +88,8 @@ fn is_base64_byte(b: u8) -> bool {
     BASE64_BYTES[b as usize]
 }
 
-fn base64_value(b: u8) -> Option<u8> {
+/// The value of a standard or URL-safe base64 character.
+pub(crate) fn base64_value(b: u8) -> Option<u8> {
     Some(match b {
         b'A'..=b'Z' => b - b'A',
         b'a'..=b'z' => b - b'a' + 26,
@@ -360,13 +361,7 @@ mod tests {
     #[test]
     fn long_runs_are_the_maximal_runs_of_sixteen_or_more() {
         let alphabet = b"aZ09+/-_ \n.=:\"";
-        let mut state = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = |n: usize| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % n as u64) as usize
-        };
+        let mut next = crate::matcher::below(0x2545_F491_4F6C_DD1D);
         for _ in 0..3_000 {
             let mut hay = Vec::new();
             for _ in 0..next(12) {

@@ -215,13 +215,7 @@ mod tests {
         let words = ["token", "TOKEN_", "oke", "aaaa", "abab", "sk-ant-", "ant", "xoxb-", "\"auth\"", "ÿþa", "key"];
         let k = Keywords::new(&words).unwrap();
         let ac = AhoCorasickBuilder::new().ascii_case_insensitive(true).build(words).unwrap();
-        let mut state = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = |n: usize| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % n as u64) as usize
-        };
+        let mut next = crate::matcher::below(0x9E37_79B9_7F4A_7C15);
         for _ in 0..20_000 {
             let mut hay = Vec::new();
             for _ in 0..next(6) + 1 {

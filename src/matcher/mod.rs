@@ -306,6 +306,18 @@ fn drop_generic_overlaps(rules: &[Rule], matches: &mut Vec<RawMatch>, bad_checks
     });
 }
 
+/// A seeded xorshift source for the property tests: each call gives a number below its argument.
+#[cfg(test)]
+pub(crate) fn below(seed: u64) -> impl FnMut(usize) -> usize {
+    let mut state = seed;
+    move |n: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n as u64) as usize
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -326,13 +338,7 @@ mod tests {
         let m = matcher(&toml);
         let overlapping = AhoCorasickBuilder::new().ascii_case_insensitive(true).build(words).unwrap();
         // Keywords and pieces of keywords glued together, so that they overlap and nest every way.
-        let mut state = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = |n: usize| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % n as u64) as usize
-        };
+        let mut next = below(0x9E37_79B9_7F4A_7C15);
         for _ in 0..20_000 {
             let mut hay = Vec::new();
             for _ in 0..next(5) + 1 {

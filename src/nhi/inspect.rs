@@ -7,6 +7,7 @@
 //! quietly (returns `None`) instead of failing, and values taken from the input are cut to a
 //! display length and stripped of control characters before they reach a report.
 
+use crate::matcher::decode::base64_value;
 use std::collections::BTreeMap;
 use std::ops::Range;
 
@@ -247,18 +248,6 @@ fn percent_decode(b: &[u8]) -> Vec<u8> {
 // Base64 and base32
 // ---------------------------------------------------------------------------------------------
 
-fn b64_value(c: u8) -> Option<u8> {
-    match c {
-        b'A'..=b'Z' => Some(c - b'A'),
-        b'a'..=b'z' => Some(c - b'a' + 26),
-        b'0'..=b'9' => Some(c - b'0' + 52),
-        // Both alphabets: JWTs use the URL-safe one, PEM and SSH the standard one.
-        b'+' | b'-' => Some(62),
-        b'/' | b'_' => Some(63),
-        _ => None,
-    }
-}
-
 /// Decodes standard or URL-safe base64, padded or not, skipping whitespace and line breaks.
 /// Stops at the first `=`; any other foreign byte makes the whole input invalid.
 fn b64_decode(input: &[u8]) -> Option<Vec<u8>> {
@@ -272,7 +261,8 @@ fn b64_decode(input: &[u8]) -> Option<Vec<u8>> {
         if c == b'=' {
             break;
         }
-        acc = (acc << 6) | u32::from(b64_value(c)?);
+        // Both alphabets: JWTs use the URL-safe one, PEM and SSH the standard one.
+        acc = (acc << 6) | u32::from(base64_value(c)?);
         bits += 6;
         if bits >= 8 {
             bits -= 8;

@@ -71,12 +71,6 @@ impl Nhi {
         )
     }
 
-    /// As [`Nhi::read`], for a secret that only exists decoded (inside base64 or escapes): the
-    /// decoded text is its own context.
-    pub fn read_decoded(rule: &crate::rules::Rule, decoded: &[u8], at: std::ops::Range<usize>) -> Nhi {
-        Nhi::read(rule, decoded, at)
-    }
-
     fn from_inspection(rule: &crate::rules::Rule, i: inspect::Inspection) -> Nhi {
         Nhi {
             identifier: i.identifier.unwrap_or_else(|| format!("{}:{}", rule.provider, rule.id)),
