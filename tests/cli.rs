@@ -51,7 +51,7 @@ fn missing_path_exits_2_with_its_name() {
 #[test]
 fn every_format_matches_its_snapshot() {
     let p = project();
-    for format in ["text", "json", "jsonl", "sarif"] {
+    for format in ["text", "json", "jsonl", "sarif", "markdown"] {
         let (code, out, _) = stdout_of(&["scan", "-q", "--format", format], p.dir.path());
         assert_eq!(code, 1, "{format}");
         insta::assert_snapshot!(format!("format_{format}"), out);
@@ -61,7 +61,7 @@ fn every_format_matches_its_snapshot() {
 #[test]
 fn no_format_prints_a_secret_unless_asked() {
     let p = project();
-    for format in ["text", "json", "jsonl", "sarif"] {
+    for format in ["text", "json", "jsonl", "sarif", "markdown"] {
         let (_, out, err) = stdout_of(&["scan", "--format", format], p.dir.path());
         for secret in &p.secrets {
             assert!(!out.contains(secret.as_str()), "{format} stdout leaks {secret}");

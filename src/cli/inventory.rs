@@ -10,6 +10,7 @@ use serde::Serialize;
 use keytrail::nhi::date::Date;
 use keytrail::nhi::inventory::{append, Entry, NewEntry, Status as EntryStatus};
 use keytrail::nhi::{Governance, Identity};
+use keytrail::report::markdown::cell;
 
 use super::scan::{scan_and_assess, Scanned};
 use super::{write_stdout, ScanArgs, Status};
@@ -302,10 +303,6 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-fn markdown_cell(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('|', "\\|").replace(['\n', '\r'], " ")
-}
-
 fn write_export(rows: &[Row], format: ExportFormat, out: &mut dyn Write) -> io::Result<()> {
     match format {
         ExportFormat::Json => {
@@ -324,7 +321,7 @@ fn write_export(rows: &[Row], format: ExportFormat, out: &mut dyn Write) -> io::
             writeln!(out, "| {} |", COLUMNS.join(" | "))?;
             writeln!(out, "|{}", "---|".repeat(COLUMNS.len()))?;
             for r in rows {
-                let line: Vec<String> = cells(r).iter().map(|c| markdown_cell(c)).collect();
+                let line: Vec<String> = cells(r).iter().map(|c| cell(c)).collect();
                 writeln!(out, "| {} |", line.join(" | "))?;
             }
             Ok(())
@@ -357,6 +354,5 @@ mod tests {
         assert_eq!(csv_field("a,b"), "\"a,b\"");
         assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(csv_field("plain"), "plain");
-        assert_eq!(markdown_cell("a|b\nc"), "a\\|b c");
     }
 }

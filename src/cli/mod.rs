@@ -40,14 +40,47 @@ enum Command {
 
 #[derive(Subcommand)]
 enum HookCommand {
+    /// Scan what the next commit would add (the index over HEAD). On a finding it exits 1 and
+    /// says how to get the commit through; for `.git/hooks/pre-commit` or the pre-commit framework.
+    PreCommit {
+        #[command(flatten)]
+        output: HookOutput,
+    },
     /// Scan the commits `git push` is sending that the remote does not have. Reads git's
     /// pre-push lines (`<local ref> <local sha> <remote ref> <remote sha>`) from standard input.
+    ///
+    /// Under the pre-commit framework (`PRE_COMMIT_TO_REF` set) it scans
+    /// `PRE_COMMIT_FROM_REF..PRE_COMMIT_TO_REF` instead, or, with no FROM_REF, the commits of TO_REF
+    /// that the remote's tracking refs lack.
     PrePush {
         /// The remote's name, as git passes it.
         remote: Option<String>,
         /// The remote's URL, as git passes it (unused).
         url: Option<String>,
+        #[command(flatten)]
+        output: HookOutput,
     },
+}
+
+/// What a hook lets the user choose about its output.
+#[derive(clap::Args)]
+struct HookOutput {
+    /// When to colour the output; NO_COLOR in the environment means never for `auto`.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
+    /// Settings file (default: .keytrail.toml at the repository root, if present).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+impl HookOutput {
+    fn scan_args(self) -> ScanArgs {
+        let mut args = ScanArgs::parse_from_defaults();
+        args.color = self.color;
+        args.config = self.config;
+        args.hook = true;
+        args
+    }
 }
 
 #[derive(clap::Args)]
@@ -99,6 +132,21 @@ pub struct ScanArgs {
     /// Print no summary on standard error.
     #[arg(short, long)]
     quiet: bool,
+    /// Also write the report in another format to a file, from the same scan:
+    /// `--report sarif=keytrail.sarif --report markdown=summary.md`. Repeatable.
+    #[arg(long, value_name = "FORMAT=FILE", value_parser = parse_report)]
+    report: Vec<(Format, PathBuf)>,
+    /// Web address of the repository, e.g. https://github.com/OWNER/REPO: Markdown reports link
+    /// each finding to its file and line at the commit that holds it.
+    #[arg(long, value_name = "URL")]
+    link_base: Option<String>,
+    /// Report only findings whose fingerprint and path are not in this baseline file (written
+    /// by `keytrail baseline`).
+    #[arg(long, value_name = "FILE")]
+    baseline: Option<PathBuf>,
+    /// Run as a git hook: a blocked commit or push says how to get through.
+    #[arg(skip)]
+    hook: bool,
 }
 
 impl ScanArgs {
@@ -168,10 +216,18 @@ pub fn run() -> anyhow::Result<Status> {
     let cli = Cli::parse();
     match cli.command {
         Command::Scan(args) => scan::run(args, None),
-        Command::Hook(HookCommand::PrePush { remote, url: _ }) => {
-            let updates = scan::read_push_lines(io::stdin().lock())?;
-            let selection = keytrail::source::history::Selection::Push { updates, remote };
-            scan::run(ScanArgs::parse_from_defaults(), Some(selection))
+        Command::Hook(HookCommand::PreCommit { output }) => {
+            scan::run(output.scan_args(), Some(keytrail::source::history::Selection::Staged))
+        }
+        Command::Hook(HookCommand::PrePush { remote, url: _, output }) => {
+            let selection = match scan::pre_commit_push_selection(|name| std::env::var(name).ok()) {
+                Some(selection) => selection,
+                None => {
+                    let updates = scan::read_push_lines(io::stdin().lock())?;
+                    keytrail::source::history::Selection::Push { updates, remote }
+                }
+            };
+            scan::run(output.scan_args(), Some(selection))
         }
         Command::Inventory(command) => inventory::run(command),
         Command::Rules(RulesCommand::List { format }) => rules::list(format),
@@ -200,6 +256,24 @@ fn parse_size(s: &str) -> Result<u64, String> {
     Ok((value * mult as f64) as u64)
 }
 
+/// Parses `FORMAT=FILE` for `--report`.
+fn parse_report(s: &str) -> Result<(Format, PathBuf), String> {
+    let (format, file) =
+        s.split_once('=').ok_or_else(|| format!("`{s}`: expected FORMAT=FILE, e.g. sarif=keytrail.sarif"))?;
+    let format = Format::from_str(format, true).map_err(|_| {
+        let names: Vec<String> = Format::value_variants()
+            .iter()
+            .filter_map(|v| v.to_possible_value())
+            .map(|v| v.get_name().to_string())
+            .collect();
+        format!("`{format}` is not a format (one of {})", names.join(", "))
+    })?;
+    if file.is_empty() {
+        return Err(format!("`{s}`: the file name is missing"));
+    }
+    Ok((format, PathBuf::from(file)))
+}
+
 /// Writes to stdout, treating a closed pipe (`keytrail scan | head`) as the reader being done.
 pub fn write_stdout(f: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
     let stdout = io::stdout();
@@ -217,7 +291,7 @@ pub fn stdout_is_terminal() -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_size;
+    use super::*;
 
     #[test]
     fn sizes() {
@@ -228,5 +302,14 @@ mod tests {
         assert_eq!(parse_size("1.5M"), Ok(1572864));
         assert!(parse_size("ten").is_err());
         assert!(parse_size("10 parsecs").is_err());
+    }
+
+    #[test]
+    fn report_specs() {
+        assert_eq!(parse_report("sarif=out/k.sarif"), Ok((Format::Sarif, "out/k.sarif".into())));
+        assert_eq!(parse_report("markdown=a=b.md"), Ok((Format::Markdown, "a=b.md".into())));
+        assert!(parse_report("sarif").unwrap_err().contains("FORMAT=FILE"));
+        assert!(parse_report("pdf=x").unwrap_err().contains("one of text, json"));
+        assert!(parse_report("json=").is_err());
     }
 }

@@ -116,31 +116,125 @@ fn settings_dir(root: &Path) -> PathBuf {
 }
 
 pub fn run(args: ScanArgs, selection: Option<Selection>) -> anyhow::Result<Status> {
+    let pushing = matches!(selection, Some(Selection::Push { .. } | Selection::Range(_)));
     let Scanned { report, matcher, seconds, .. } = scan_and_assess(&args, selection)?;
     let to_terminal = args.output.is_none() && stdout_is_terminal();
-    let ctx = EmitContext {
+    let first_root = args.paths.first().cloned().unwrap_or_else(|| ".".into());
+    let mut ctx = EmitContext {
         rules: matcher.rules(),
         color: args.format == Format::Text && args.color.enabled(to_terminal),
         show_secrets: args.show_secrets,
+        head_commit: args.link_base.as_ref().and_then(|_| head_commit(&first_root)),
+        link_base: args.link_base.clone(),
     };
-    let emitter = args.format.emitter();
     match &args.output {
-        Some(path) => {
-            let file = File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
-            let mut w = BufWriter::new(file);
-            emitter
-                .emit(&report, &ctx, &mut w)
-                .and_then(|_| w.flush())
-                .with_context(|| format!("cannot write {}", path.display()))?;
-        }
-        None => write_stdout(|out| emitter.emit(&report, &ctx, out)).context("cannot write to standard output")?,
+        Some(path) => write_report(&report, &ctx, args.format, path)?,
+        None => write_stdout(|out| args.format.emitter().emit(&report, &ctx, out))
+            .context("cannot write to standard output")?,
+    }
+    ctx.color = false;
+    for (format, path) in &args.report {
+        write_report(&report, &ctx, *format, path)?;
     }
 
     if !args.quiet {
         let colour = args.color.enabled(io::stderr().is_terminal());
         summarize(&report, seconds, args.max_file_size, colour);
+        if args.hook && !report.findings.is_empty() {
+            ways_out(&report, pushing, colour);
+        }
     }
     Ok(status(&report))
+}
+
+fn write_report(report: &Report, ctx: &EmitContext<'_>, format: Format, path: &Path) -> anyhow::Result<()> {
+    let file = File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
+    let mut w = BufWriter::new(file);
+    format
+        .emitter()
+        .emit(report, ctx, &mut w)
+        .and_then(|_| w.flush())
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// The commit HEAD points at in the repository holding `root`, for links to working-tree files.
+fn head_commit(root: &Path) -> Option<String> {
+    let repo = git2::Repository::discover(root).ok()?;
+    let id = repo.head().ok()?.peel_to_commit().ok()?.id();
+    Some(id.to_string())
+}
+
+/// What a blocked commit or push needs: each secret by place and kind, and the three ways through.
+fn ways_out(report: &Report, pushing: bool, colour: bool) {
+    let (bold, reset) = if colour { ("\x1b[1m", "\x1b[0m") } else { ("", "") };
+    let clean = keytrail::finding::escape_control;
+    let mut msg = String::new();
+    let what = if pushing { "push" } else { "commit" };
+    let n = report.findings.len();
+    msg.push_str(&format!(
+        "\n{bold}keytrail blocked this {what}{reset}: it adds {n} secret{}.\n",
+        if n == 1 { "" } else { "s" }
+    ));
+    let mut fingerprints: Vec<(&str, &str)> = Vec::new();
+    for f in &report.findings {
+        let commit = f
+            .history
+            .as_ref()
+            .map(|h| format!(" (commit {})", &h.commit[..h.commit.len().min(10)]))
+            .unwrap_or_default();
+        msg.push_str(&format!("  {}:{}  {} ({}){commit}\n", clean(&f.path), f.line, f.rule_name, f.nhi_kind.label()));
+        if !fingerprints.iter().any(|(fp, p)| *fp == f.fingerprint && *p == f.path) {
+            fingerprints.push((&f.fingerprint, &f.path));
+        }
+    }
+    msg.push_str(&format!("\nTo get this {what} through, do one of:\n"));
+    if pushing {
+        msg.push_str(
+            "  1. Remove the secret from the commits (edit them with `git rebase -i`, or `git reset` and commit again);\n",
+        );
+    } else {
+        msg.push_str("  1. Remove the secret from the file (read it from the environment or a secret store), `git add` and commit again;\n");
+    }
+    msg.push_str("     if it was ever a real credential, rotate it too: it may have been copied already.\n");
+    msg.push_str(
+        "  2. If it is not a secret (a test value, an example), mark its line with a `keytrail:allow` comment.\n",
+    );
+    msg.push_str(&format!("  3. Or record it as a known false positive in {}:\n", keytrail::suppress::DEFAULT_FILE));
+    for (fp, path) in fingerprints {
+        msg.push_str(&format!("       echo '{fp} {}' >> {}\n", ignore_glob(path), keytrail::suppress::DEFAULT_FILE));
+    }
+    eprint!("{msg}");
+}
+
+/// A path as a `.keytrailignore` glob that matches only itself.
+fn ignore_glob(path: &str) -> String {
+    let mut out = String::new();
+    for c in keytrail::finding::escape_control(path).chars() {
+        match c {
+            '*' | '?' | '[' | ']' | '{' | '}' | '\\' => {
+                out.push('[');
+                out.push(c);
+                out.push(']');
+            }
+            // The line is single-quoted for the shell and split on whitespace by the ignore file.
+            '\'' | ' ' => out.push('?'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The commits a pre-push hook run by the pre-commit framework must scan, read from the variables
+/// it sets; `None` outside the framework (then git's own pre-push lines are on standard input).
+pub fn pre_commit_push_selection(env: impl Fn(&str) -> Option<String>) -> Option<Selection> {
+    let var = |name: &str| env(name).filter(|v| !v.is_empty());
+    let remote = var("PRE_COMMIT_REMOTE_NAME");
+    match (var("PRE_COMMIT_FROM_REF"), var("PRE_COMMIT_TO_REF")) {
+        (Some(from), Some(to)) => Some(Selection::Range(format!("{from}..{to}"))),
+        (None, Some(to)) => Some(Selection::Push { updates: vec![(to, None)], remote }),
+        // A branch whose history the remote has none of: pre-commit passes only the branch.
+        (_, None) => var("PRE_COMMIT_LOCAL_BRANCH").map(|b| Selection::Push { updates: vec![(b, None)], remote }),
+    }
 }
 
 fn status(report: &Report) -> Status {
@@ -211,14 +305,18 @@ fn summarize(report: &Report, seconds: f64, max_file_size: u64, colour: bool) {
     } else {
         String::new()
     };
-    let _ = writeln!(
-        err,
-        "keytrail: scanned {} file{} ({}){history} in {:.2}s: {findings}{skipped}",
-        st.files,
-        if st.files == 1 { "" } else { "s" },
-        human_bytes(st.bytes),
-        seconds
-    );
+    let what = if st.files == 0 && st.commits == 0 && st.blobs > 0 {
+        // `--staged`: no file or commit was read, only the index's new blobs.
+        format!(
+            "the staged changes ({} blob{}, {})",
+            st.blobs,
+            if st.blobs == 1 { "" } else { "s" },
+            human_bytes(st.blob_bytes)
+        )
+    } else {
+        format!("{} file{} ({}){history}", st.files, if st.files == 1 { "" } else { "s" }, human_bytes(st.bytes))
+    };
+    let _ = writeln!(err, "keytrail: scanned {what} in {seconds:.2}s: {findings}{skipped}");
 }
 
 /// Parses git's pre-push input: `<local ref> <local sha> <remote ref> <remote sha>` per line.

@@ -1,5 +1,6 @@
 //! Emitters: each turns a finished [`Report`] into one output format and does nothing else.
 mod json;
+pub mod markdown;
 mod sarif;
 mod text;
 
@@ -9,6 +10,7 @@ use crate::rules::Rule;
 use crate::scan::Report;
 
 pub use json::{Json, JsonLines};
+pub use markdown::Markdown;
 pub use sarif::Sarif;
 pub use text::Text;
 
@@ -20,6 +22,11 @@ pub struct EmitContext<'a> {
     pub color: bool,
     /// The user asked for secrets in full (`--show-secrets`); findings already hold them so.
     pub show_secrets: bool,
+    /// Web address of the repository (`https://github.com/OWNER/REPO`): Markdown links each finding
+    /// to `BASE/blob/COMMIT/PATH#LLINE`.
+    pub link_base: Option<String>,
+    /// The commit links use for findings that carry none (files of the working tree).
+    pub head_commit: Option<String>,
 }
 
 pub trait Emitter {
@@ -32,6 +39,7 @@ pub enum Format {
     Json,
     Jsonl,
     Sarif,
+    Markdown,
 }
 
 impl Format {
@@ -41,6 +49,7 @@ impl Format {
             Format::Json => Box::new(Json),
             Format::Jsonl => Box::new(JsonLines),
             Format::Sarif => Box::new(Sarif),
+            Format::Markdown => Box::new(Markdown),
         }
     }
 }

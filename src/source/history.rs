@@ -238,7 +238,16 @@ pub fn scan_selection(
             let mut include = Vec::new();
             let mut exclude = Vec::new();
             for (local, remote_tip) in updates {
-                let Ok(local) = git2::Oid::from_str(local) else { continue };
+                // git passes shas; a pre-commit push of a whole new branch passes its ref name.
+                let resolved = git2::Oid::from_str(local)
+                    .or_else(|_| repo.revparse_single(local).and_then(|o| o.peel_to_commit()).map(|c| c.id()));
+                let Ok(local) = resolved else {
+                    report.errors.push(Notice {
+                        path: shown.clone(),
+                        message: format!("cannot resolve the pushed commit `{local}`"),
+                    });
+                    continue;
+                };
                 if local.is_zero() {
                     continue; // a deletion pushes no content
                 }

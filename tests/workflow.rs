@@ -1,0 +1,142 @@
+//! keytrail where people meet it: git hooks, extra reports, Markdown links, baselines, settings.
+mod common;
+
+use common::{commit_all, findings, git, keytrail, repo, scan_json, write, Fake};
+
+fn run(dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let out = keytrail().args(args).current_dir(dir).output().unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+}
+
+#[test]
+fn a_blocked_commit_names_file_line_kind_and_the_three_ways_out() {
+    let r = repo();
+    write(r.path(), "README.md", "hello\n");
+    commit_all(r.path(), "init");
+    let token = Fake::new(60).stripe_live();
+    write(r.path(), "app/pay.py", format!("import os\n\nKEY = \"{token}\"\n"));
+    git(r.path(), &["add", "app/pay.py"]);
+
+    let (code, out, err) = run(r.path(), &["hook", "pre-commit"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(out.contains("app/pay.py:3:"), "{out}");
+    assert!(!out.contains(&token) && !err.contains(&token), "the hook must not print the secret");
+    assert!(err.contains("keytrail blocked this commit"), "{err}");
+    assert!(err.contains("app/pay.py:3  Stripe live secret key (API key)"), "{err}");
+    assert!(err.contains("Remove the secret"), "{err}");
+    assert!(err.contains("keytrail:allow"), "{err}");
+    let fingerprint = findings(&scan_json(r.path(), &["--staged"]))[0]["fingerprint"].as_str().unwrap().to_string();
+    let line = format!("echo '{fingerprint} app/pay.py' >> .keytrailignore");
+    assert!(err.contains(&line), "{err}");
+
+    // Way out 3, exactly as printed, lets the commit through.
+    write(r.path(), ".keytrailignore", format!("{fingerprint} app/pay.py\n"));
+    let (code, _, err) = run(r.path(), &["hook", "pre-commit"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("1 ignored by fingerprint"), "{err}");
+
+    // Way out 2: the inline marker.
+    std::fs::remove_file(r.path().join(".keytrailignore")).unwrap();
+    write(r.path(), "app/pay.py", format!("KEY = \"{token}\"  # keytrail:allow test fixture\n"));
+    git(r.path(), &["add", "app/pay.py"]);
+    assert_eq!(run(r.path(), &["hook", "pre-commit"]).0, 0);
+
+    // A clean change passes, and says what it looked at.
+    write(r.path(), "app/pay.py", "KEY = os.environ[\"STRIPE_KEY\"]\n");
+    git(r.path(), &["add", "app/pay.py"]);
+    let (code, _, err) = run(r.path(), &["hook", "pre-commit"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("scanned the staged changes (1 blob"), "{err}");
+
+    // Outside a repository the hook fails loudly instead of passing having scanned nothing.
+    let (code, _, err) = run(tempfile::tempdir().unwrap().path(), &["hook", "pre-commit"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("not in a git repository"), "{err}");
+}
+
+#[test]
+fn pre_push_under_the_pre_commit_framework_reads_its_variables() {
+    let r = repo();
+    let mut fake = Fake::new(61);
+    write(r.path(), "old.cfg", format!("t = {}\n", fake.github_pat()));
+    let base = commit_all(r.path(), "already pushed");
+    write(r.path(), "new.cfg", format!("t = {}\n", fake.stripe_live()));
+    let tip = commit_all(r.path(), "being pushed");
+
+    let push = |vars: &[(&str, &str)]| {
+        let mut cmd = keytrail();
+        cmd.args(["hook", "pre-push"]).current_dir(r.path()).write_stdin("");
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        (out.status.code(), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+    };
+    let (code, out, err) = push(&[("PRE_COMMIT_FROM_REF", &base), ("PRE_COMMIT_TO_REF", &tip)]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(out.contains("new.cfg") && !out.contains("old.cfg"), "{out}");
+    assert!(err.contains("keytrail blocked this push"), "{err}");
+    assert!(err.contains("git rebase -i"), "{err}");
+
+    // A branch none of whose history the remote has: pre-commit names only the branch.
+    let (code, out, _) = push(&[("PRE_COMMIT_LOCAL_BRANCH", "refs/heads/main"), ("PRE_COMMIT_REMOTE_NAME", "origin")]);
+    assert_eq!(code, Some(1));
+    assert!(out.contains("new.cfg") && out.contains("old.cfg"), "{out}");
+
+    // Pushing only the commit that was already there is clean.
+    let (code, _, err) = push(&[("PRE_COMMIT_FROM_REF", &base), ("PRE_COMMIT_TO_REF", &base)]);
+    assert_eq!(code, Some(0), "{err}");
+}
+
+#[test]
+fn extra_reports_come_from_the_same_scan_and_markdown_links_to_the_commit() {
+    let r = repo();
+    let mut fake = Fake::new(62);
+    write(r.path(), "src/a b.py", format!("KEY = \"{}\"\n", fake.stripe_live()));
+    let commit = commit_all(r.path(), "add a key");
+    let out_dir = tempfile::tempdir().unwrap();
+    let sarif = out_dir.path().join("k.sarif");
+    let md = out_dir.path().join("k.md");
+    let (code, text, err) = run(
+        r.path(),
+        &[
+            "scan",
+            "--report",
+            &format!("sarif={}", sarif.display()),
+            "--report",
+            &format!("markdown={}", md.display()),
+            "--link-base",
+            "https://github.example/o/r/",
+        ],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(text.contains("src/a b.py:1:"), "the main report still goes to stdout: {text}");
+    let sarif: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&sarif).unwrap()).unwrap();
+    assert_eq!(sarif["runs"][0]["results"].as_array().unwrap().len(), 1);
+    let md = std::fs::read_to_string(&md).unwrap();
+    let link = format!("(https://github.example/o/r/blob/{commit}/src/a%20b.py#L1)");
+    assert!(md.contains(&link), "{md}");
+    assert!(!md.contains("\x1b["), "files never get colour");
+
+    let (code, _, err) = run(r.path(), &["scan", "--report", "pdf=x.pdf"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("`pdf` is not a format"), "{err}");
+}
+
+#[test]
+fn the_markdown_report_stays_under_githubs_summary_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut fake = Fake::new(63);
+    let mut body = String::new();
+    for _ in 0..3000 {
+        body.push_str(&format!("KEY = \"{}\"\n", fake.stripe_live()));
+    }
+    for i in 0..4 {
+        write(dir.path(), &format!("k{i}.py"), &body);
+    }
+    let (code, md, _) = run(dir.path(), &["scan", "-q", "--format", "markdown"]);
+    assert_eq!(code, 1);
+    assert!(md.len() < 1024 * 1024, "{} bytes", md.len());
+    assert!(md.contains("**12000 findings**"), "{}", &md[..400]);
+    assert!(md.contains("more findings, left out"), "the cut is said, not silent");
+}
