@@ -1,13 +1,34 @@
 //! `.keytrail.toml`: a project's own settings, read from the scan root or named with `--config`.
 //!
-//! Today it holds path allowlists; unknown keys are errors (with their line) so a typo never
-//! silently turns a setting off.
+//! ```toml
+//! max_file_size = "5MiB"                 # files (and blobs) larger are skipped and counted
+//! inventory = ".keytrail/inventory.toml" # or a list; relative to this file
+//! disable_rules = ["generic-password-assignment"]
+//!
+//! [allowlist]
+//! paths = ["tests/fixtures/**"]          # globs relative to the scan root
+//! values = ['''^AKIA[A-Z2-7]{8}EXAMPLE$'''] # regexes; a secret any of them matches is dropped
+//! stopwords = ["example", "dummy"]       # a secret containing one (any case) is dropped
+//!
+//! [[rule]]                               # extra rules, in the format of keytrail's rules/*.toml
+//! id = "acme-api-key"
+//! ```
+//!
+//! Unknown keys are errors with their line, so a typo never silently turns a setting off. A rule
+//! listed in `disable_rules` may be redefined under the same id by a `[[rule]]` here.
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::Deserialize;
 
+use crate::rules::{build_regex, Loader, Rule, RuleProblem, RuleSet};
+
 pub const DEFAULT_FILE: &str = ".keytrail.toml";
+
+/// Files (and history blobs) larger than this are skipped unless the settings or flags say
+/// otherwise: generated bundles and data dumps cost time and rarely hold hand-written secrets.
+pub const DEFAULT_MAX_FILE_SIZE: u64 = 10 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -17,21 +38,103 @@ pub enum ConfigError {
     Parse { path: PathBuf, line: usize, message: String },
     #[error("{path}: allowlist path glob `{glob}` is invalid: {message}")]
     Glob { path: PathBuf, glob: String, message: String },
+    #[error("{path}: {} problem(s) in its rules:\n{}", problems.len(), list(problems))]
+    Rules { path: PathBuf, problems: Vec<RuleProblem> },
+}
+
+fn list(problems: &[RuleProblem]) -> String {
+    problems.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n")
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     #[serde(default)]
+    max_file_size: Option<toml::Spanned<SizeValue>>,
+    #[serde(default)]
+    inventory: Option<OneOrMany>,
+    #[serde(default)]
+    disable_rules: Vec<toml::Spanned<String>>,
+    #[serde(default)]
     allowlist: RawAllowlist,
+    #[serde(default)]
+    rule: Vec<toml::Spanned<toml::Table>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawAllowlist {
-    /// Globs, relative to the scan root, of paths never reported.
     #[serde(default)]
     paths: Vec<String>,
+    #[serde(default)]
+    values: Vec<toml::Spanned<String>>,
+    #[serde(default)]
+    stopwords: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum SizeValue {
+    Bytes(u64),
+    Text(String),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// Secrets never reported whatever rule finds them: known test values and words that mark fakes.
+#[derive(Debug, Default)]
+pub struct ValueAllowlist {
+    values: Option<regex::bytes::RegexSet>,
+    /// Lowercased.
+    stopwords: Vec<Vec<u8>>,
+    /// How many matches were dropped, across every thread of a scan.
+    dropped: AtomicU64,
+}
+
+impl ValueAllowlist {
+    pub fn new(values: &[String], stopwords: &[String]) -> Result<ValueAllowlist, regex::Error> {
+        let values = if values.is_empty() {
+            None
+        } else {
+            Some(
+                regex::bytes::RegexSetBuilder::new(values)
+                    .unicode(false)
+                    .size_limit(crate::rules::REGEX_SIZE_LIMIT)
+                    .dfa_size_limit(crate::rules::REGEX_SIZE_LIMIT)
+                    .build()?,
+            )
+        };
+        let stopwords =
+            stopwords.iter().filter(|w| !w.is_empty()).map(|w| w.to_ascii_lowercase().into_bytes()).collect();
+        Ok(ValueAllowlist { values, stopwords, dropped: AtomicU64::new(0) })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_none() && self.stopwords.is_empty()
+    }
+
+    /// Whether `secret` is allowlisted; counts it when it is.
+    pub fn allows(&self, secret: &[u8]) -> bool {
+        let hit = self.values.as_ref().is_some_and(|set| set.is_match(secret))
+            || (!self.stopwords.is_empty() && {
+                let lower = secret.to_ascii_lowercase();
+                self.stopwords.iter().any(|w| memchr::memmem::find(&lower, w).is_some())
+            });
+        if hit {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        hit
+    }
+
+    /// Matches dropped so far.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
 }
 
 /// The settings that shape a scan.
@@ -40,6 +143,16 @@ pub struct Config {
     /// Where the settings came from, if anywhere.
     pub source: Option<PathBuf>,
     pub allow_paths: Option<GlobSet>,
+    /// Regexes and stopwords as written, for the matcher to compile into a [`ValueAllowlist`].
+    pub allow_values: Vec<String>,
+    pub stopwords: Vec<String>,
+    pub max_file_size: Option<u64>,
+    /// Inventory files, resolved against the settings file's folder.
+    pub inventory: Vec<PathBuf>,
+    /// Built-in rule ids switched off, with the line naming each.
+    pub disabled_rules: Vec<(String, usize)>,
+    /// The settings file's own rules, validated.
+    pub rules: Vec<Rule>,
 }
 
 impl Config {
@@ -59,17 +172,28 @@ impl Config {
     }
 
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+            ConfigError::Parse {
+                path: path.to_path_buf(),
+                line: valid.iter().filter(|&&b| b == b'\n').count() + 1,
+                message: format!("not UTF-8 text (invalid byte at offset {})", valid.len()),
+            }
+        })?;
         Config::parse(path, &text)
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+        let line_at = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+        let error = |offset: usize, message: String| ConfigError::Parse {
             path: path.to_path_buf(),
-            line: e.span().map_or(1, |s| text[..s.start.min(text.len())].matches('\n').count() + 1),
-            message: e.message().trim().to_string(),
-        })?;
+            line: line_at(offset),
+            message,
+        };
+        let raw: RawConfig =
+            toml::from_str(text).map_err(|e| error(e.span().map_or(0, |s| s.start), e.message().trim().to_string()))?;
+
         let allow_paths = if raw.allowlist.paths.is_empty() {
             None
         } else {
@@ -88,21 +212,134 @@ impl Config {
                 message: e.to_string(),
             })?)
         };
-        Ok(Config { source: Some(path.to_path_buf()), allow_paths })
+        for v in &raw.allowlist.values {
+            build_regex(v.get_ref()).map_err(|e| {
+                error(v.span().start, format!("allowlist value regex `{}` is invalid: {e}", v.get_ref()))
+            })?;
+        }
+        let max_file_size = match raw.max_file_size {
+            None => None,
+            Some(s) => Some(match s.get_ref() {
+                SizeValue::Bytes(n) => *n,
+                SizeValue::Text(t) => {
+                    parse_size(t).map_err(|m| error(s.span().start, format!("max_file_size: {m}")))?
+                }
+            }),
+        };
+        let base = path.parent().unwrap_or(Path::new(""));
+        let inventory = match raw.inventory {
+            None => Vec::new(),
+            Some(OneOrMany::One(p)) => vec![base.join(p)],
+            Some(OneOrMany::Many(ps)) => ps.iter().map(|p| base.join(p)).collect(),
+        };
+        let disabled_rules = raw.disable_rules.iter().map(|d| (d.get_ref().clone(), line_at(d.span().start))).collect();
+
+        let shown = path.display().to_string();
+        let mut loader = Loader::default();
+        loader.add_tables(&shown, text, raw.rule);
+        let (rules, problems) = loader.finish_partial();
+        if !problems.is_empty() {
+            return Err(ConfigError::Rules { path: path.to_path_buf(), problems });
+        }
+        Ok(Config {
+            source: Some(path.to_path_buf()),
+            allow_paths,
+            allow_values: raw.allowlist.values.into_iter().map(|v| v.into_inner()).collect(),
+            stopwords: raw.allowlist.stopwords,
+            max_file_size,
+            inventory,
+            disabled_rules,
+            rules: rules.into_rules(),
+        })
     }
 
     pub fn path_allowed(&self, relative: &str) -> bool {
         self.allow_paths.as_ref().is_some_and(|g| g.is_match(relative))
     }
+
+    /// `builtin` without the disabled rules and with the settings' own: an error names any
+    /// disabled id that is no built-in rule, and any own rule whose id is taken by one still on.
+    pub fn rule_set(&self, builtin: RuleSet) -> Result<RuleSet, ConfigError> {
+        let path = self.source.clone().unwrap_or_default();
+        let mut problems = Vec::new();
+        for (id, line) in &self.disabled_rules {
+            if builtin.get(id).is_none() {
+                problems.push(RuleProblem {
+                    file: path.display().to_string(),
+                    line: Some(*line),
+                    rule_id: Some(id.clone()),
+                    message: "disable_rules names no built-in rule (see `keytrail rules list`)".into(),
+                });
+            }
+        }
+        let mut rules: Vec<Rule> =
+            builtin.into_rules().into_iter().filter(|r| !self.disabled_rules.iter().any(|(d, _)| *d == r.id)).collect();
+        for own in &self.rules {
+            if rules.iter().any(|r| r.id == own.id) {
+                problems.push(RuleProblem {
+                    file: own.source.clone(),
+                    line: Some(own.line),
+                    rule_id: Some(own.id.clone()),
+                    message: "is a built-in rule id: pick another, or list it in disable_rules to replace it".into(),
+                });
+            }
+        }
+        if !problems.is_empty() {
+            return Err(ConfigError::Rules { path, problems });
+        }
+        rules.extend(self.rules.iter().cloned());
+        Ok(RuleSet::from_rules(rules))
+    }
+
+    /// The value allowlist the matcher applies (regexes were checked when the file was read).
+    pub fn value_allowlist(&self) -> ValueAllowlist {
+        ValueAllowlist::new(&self.allow_values, &self.stopwords).unwrap_or_default()
+    }
+}
+
+/// Parses `10MiB`, `512K`, `2GB`, `1000`.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let value: f64 = num.parse().map_err(|_| format!("`{s}` is not a size (try 10MiB, 512K or 1000000)"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        other => {
+            return Err(format!("unknown size unit `{other}` in `{s}` (use K, M, G, KiB, MiB, GiB, KB, MB or GB)"))
+        }
+    };
+    Ok((value * mult as f64) as u64)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("dir/k.toml"), text)
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("10MiB"), Ok(10 << 20));
+        assert_eq!(parse_size("512K"), Ok(512 << 10));
+        assert_eq!(parse_size("2GB"), Ok(2_000_000_000));
+        assert_eq!(parse_size("1000"), Ok(1000));
+        assert_eq!(parse_size("1.5M"), Ok(1572864));
+        assert!(parse_size("ten").is_err());
+        assert!(parse_size("10 parsecs").is_err());
+    }
+
     #[test]
     fn allowlist_globs_match_relative_paths() {
-        let c = Config::parse(Path::new("k.toml"), "[allowlist]\npaths = [\"rules/**\", \"**/*.snap\"]\n").unwrap();
+        let c = parse("[allowlist]\npaths = [\"rules/**\", \"**/*.snap\"]\n").unwrap();
         assert!(c.path_allowed("rules/aws.toml"));
         assert!(c.path_allowed("tests/snapshots/a.snap"));
         assert!(!c.path_allowed("src/main.rs"));
@@ -110,8 +347,63 @@ mod tests {
 
     #[test]
     fn unknown_keys_name_their_line() {
-        let err = Config::parse(Path::new("k.toml"), "[allowlist]\npaths = []\nfiles = 3\n").unwrap_err();
-        let msg = err.to_string();
-        assert!(msg.starts_with("k.toml:3: unknown field `files`"), "{msg}");
+        let err = parse("[allowlist]\npaths = []\nfiles = 3\n").unwrap_err().to_string();
+        assert!(err.starts_with("dir/k.toml:3: unknown field `files`"), "{err}");
+        let err = parse("max_file_size = \"1MiB\"\n\nstopwords = []\n").unwrap_err().to_string();
+        assert!(err.starts_with("dir/k.toml:3: unknown field `stopwords`"), "{err}");
+    }
+
+    #[test]
+    fn wrong_values_name_their_line() {
+        let err = parse("\nmax_file_size = \"ten\"\n").unwrap_err().to_string();
+        assert!(err.starts_with("dir/k.toml:2: max_file_size: `ten` is not a size"), "{err}");
+        let err = parse("[allowlist]\nvalues = [\n  'ok',\n  '(unclosed',\n]\n").unwrap_err().to_string();
+        assert!(err.starts_with("dir/k.toml:4: allowlist value regex `(unclosed` is invalid"), "{err}");
+        let err = parse("disable_rules = \"one\"\n").unwrap_err().to_string();
+        assert!(err.starts_with("dir/k.toml:1:"), "{err}");
+    }
+
+    #[test]
+    fn settings_are_read() {
+        let c = parse(
+            "max_file_size = 2048\ninventory = [\"a.toml\", \"b/c.toml\"]\ndisable_rules = [\"x\"]\n\
+             [allowlist]\nvalues = ['^EXAMPLE']\nstopwords = [\"Dummy\"]\n",
+        )
+        .unwrap();
+        assert_eq!(c.max_file_size, Some(2048));
+        assert_eq!(c.inventory, vec![PathBuf::from("dir/a.toml"), PathBuf::from("dir/b/c.toml")]);
+        assert_eq!(c.disabled_rules, vec![("x".to_string(), 3)]);
+        let allow = c.value_allowlist();
+        assert!(allow.allows(b"EXAMPLE123"));
+        assert!(allow.allows(b"abcDUMMYdef"));
+        assert!(!allow.allows(b"abc123"));
+        assert_eq!(allow.dropped(), 2);
+    }
+
+    #[test]
+    fn own_rules_are_validated_and_may_replace_a_disabled_builtin() {
+        let rule = |id: &str| {
+            format!(
+                "[[rule]]\nid = \"{id}\"\nname = \"Acme key\"\ndescription = \"d\"\nprovider = \"acme\"\n\
+                 nhi_kind = \"api_key\"\nkeywords = [\"acme_\"]\nregex = '''(?P<secret>acme_[a-z0-9]{{16}})'''\n\
+                 examples = [\"k = acme_0123456789abcdef\"]\nnegative_examples = [\"acme_short\"]\n"
+            )
+        };
+        let builtin = RuleSet::builtin().unwrap();
+        let c = parse(&rule("acme-key")).unwrap();
+        let set = c.rule_set(builtin.clone()).unwrap();
+        assert_eq!(set.len(), builtin.len() + 1);
+
+        let taken = &builtin.rules()[0].id;
+        let err = parse(&rule(taken)).unwrap().rule_set(builtin.clone()).unwrap_err().to_string();
+        assert!(err.contains("is a built-in rule id"), "{err}");
+        let replaced = parse(&format!("disable_rules = [\"{taken}\"]\n{}", rule(taken))).unwrap();
+        assert_eq!(replaced.rule_set(builtin.clone()).unwrap().len(), builtin.len());
+
+        let err = parse("disable_rules = [\"no-such-rule\"]\n").unwrap().rule_set(builtin).unwrap_err().to_string();
+        assert!(err.contains("dir/k.toml:1: rule `no-such-rule`: disable_rules names no built-in rule"), "{err}");
+
+        let err = parse("[[rule]]\nid = \"bad\"\nregex = \"(\"\n").unwrap_err().to_string();
+        assert!(err.contains("dir/k.toml:1: rule `bad`:"), "{err}");
     }
 }

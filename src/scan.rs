@@ -64,6 +64,8 @@ pub struct Stats {
     pub skipped_allowlisted: u64,
     /// Findings dropped because `.keytrailignore` lists their fingerprint.
     pub ignored: u64,
+    /// Matches dropped because the settings allowlist their value (regex or stopword).
+    pub allowlisted_secrets: u64,
     pub unreadable: u64,
     /// Git repositories whose history was read.
     pub repositories: u64,
@@ -86,6 +88,7 @@ impl Stats {
         self.skipped_too_large += o.skipped_too_large;
         self.skipped_symlinks += o.skipped_symlinks;
         self.skipped_allowlisted += o.skipped_allowlisted;
+        self.allowlisted_secrets += o.allowlisted_secrets;
         self.ignored += o.ignored;
         self.unreadable += o.unreadable;
         self.repositories += o.repositories;

@@ -140,3 +140,109 @@ fn the_markdown_report_stays_under_githubs_summary_limit() {
     assert!(md.contains("**12000 findings**"), "{}", &md[..400]);
     assert!(md.contains("more findings, left out"), "the cut is said, not silent");
 }
+
+/// An extra rule in the settings, in the format of the built-in rule files.
+fn acme_rule(example_body: &str) -> String {
+    format!(
+        "[[rule]]\nid = \"acme-key\"\nname = \"Acme deploy key\"\ndescription = \"Deploys to Acme.\"\n\
+         provider = \"acme\"\nnhi_kind = \"api_key\"\nkeywords = [\"acme_\"]\n\
+         regex = '''\\b(?P<secret>acme_[a-z0-9]{{18}})\\b'''\n\
+         examples = [\"key = acme_{example_body}\"]\nnegative_examples = [\"acme_short\"]\n"
+    )
+}
+
+#[test]
+fn settings_file_shapes_the_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut fake = Fake::new(64);
+    let stripe = fake.stripe_live();
+    let gh_allowed = fake.github_pat();
+    let gh_reported = fake.github_pat();
+    write(
+        d,
+        ".keytrail.toml",
+        format!(
+            "max_file_size = \"1KiB\"\ninventory = \"ops/nhi.toml\"\ndisable_rules = [\"stripe-secret-key\"]\n\n\
+             [allowlist]\npaths = [\"fixtures/**\"]\nvalues = ['^{}']\nstopwords = [\"zebra\"]\n\n{}",
+            &gh_allowed[..12],
+            acme_rule("7q2w9e4r1t8y3u6i0p")
+        ),
+    );
+    write(
+        d,
+        "app.py",
+        format!(
+            "ACME = \"acme_{}\"\nSTRIPE = \"{stripe}\"\nA = \"{gh_allowed}\"\nB = \"{gh_reported}\"\n\
+             DB_PASSWORD = \"Zebra-{}\"\n",
+            fake.alnum(18).to_ascii_lowercase(),
+            fake.alnum(12)
+        ),
+    );
+    write(d, "ops/nhi.toml", "version = 1\n");
+    write(d, "fixtures/sample.py", format!("B = \"{}\"\n", fake.github_pat()));
+    write(d, "big.txt", format!("{}\nB = \"{}\"\n", "x".repeat(2000), fake.github_pat()));
+
+    let v = scan_json(d, &["--no-history"]);
+    let f = findings(&v);
+    let rules: Vec<&str> = f.iter().map(|f| f["rule_id"].as_str().unwrap()).collect();
+    assert_eq!(rules, ["acme-key", "github-pat-classic"], "{f:#?}");
+    assert_eq!(f[1]["line"], 4, "the allowlisted value on line 3 is dropped");
+    assert_eq!(v["stats"]["allowlisted_secrets"], 2, "one by regex, one by stopword");
+    assert_eq!(v["stats"]["skipped_allowlisted"], 1);
+    assert_eq!(v["stats"]["skipped_too_large"], 1, "max_file_size from the settings");
+    // The flag beats the settings.
+    let v = scan_json(d, &["--no-history", "--max-file-size", "1MiB"]);
+    assert_eq!(findings(&v).len(), 3);
+
+    // The inventory the settings name is the one read.
+    assert_eq!(f[0]["governance"], "unmanaged");
+    let inventory = format!(
+        "version = 1\n[[identity]]\nid = \"acme-deploy\"\nowner = \"platform\"\nfingerprints = [\"{}\"]\n",
+        f[0]["fingerprint"].as_str().unwrap()
+    );
+    write(d, "ops/nhi.toml", &inventory);
+    let f = findings(&scan_json(d, &["--no-history"]));
+    assert_eq!(f[0]["governance"], "managed", "{:#?}", f[0]);
+    assert_eq!(f[0]["inventory"]["owner"], "platform");
+    write(d, "ops/nhi.toml", inventory.replace("owner", "who"));
+    let (code, _, err) = run(d, &["scan", "--no-history"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("nhi.toml"), "{err}");
+}
+
+#[test]
+fn settings_errors_name_file_and_line_and_rules_check_validates_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "k.toml", format!("disable_rules = []\n\n{}", acme_rule("7q2w9e4r1t8y3u6i0p")));
+    let (code, _, err) = run(d, &["rules", "check", "--config", "k.toml"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("k.toml: valid; 1 rule(s) of its own"), "{err}");
+
+    // An example its own regex does not match.
+    write(d, "k.toml", acme_rule("short"));
+    let (code, _, err) = run(d, &["rules", "check", "--config", "k.toml"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("k.toml:1: rule `acme-key`: example 1"), "{err}");
+
+    for (text, expected) in [
+        ("max_file_size = 10\n\n[allowlist]\npath = []\n", "k.toml:4: unknown field `path`"),
+        ("disable_rules = [\"no-such-rule\"]\n", "k.toml:1: rule `no-such-rule`: disable_rules names no built-in rule"),
+        ("[allowlist]\nvalues = ['(']\n", "k.toml:2: allowlist value regex `(` is invalid"),
+        ("max_file_size = true\n", "k.toml:1:"),
+        ("[[rule]]\nid = \"x\"\nregex = '''(?P<secret>a{1000}{1000})'''\n", "k.toml:1: rule `x`: regex:"),
+    ] {
+        write(d, "k.toml", text);
+        let (code, _, err) = run(d, &["rules", "check", "--config", "k.toml"]);
+        assert_eq!(code, 2, "{text}: {err}");
+        assert!(err.contains(expected), "{text}: {err}");
+        let (code, _, err) = run(d, &["scan", "--config", "k.toml", "."]);
+        assert_eq!(code, 2, "{text}: {err}");
+        assert!(err.contains(expected), "{text}: {err}");
+    }
+    write(d, "k.toml", b"\xff\xfe = 1\n");
+    let (code, _, err) = run(d, &["rules", "check", "--config", "k.toml"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("k.toml:1: not UTF-8"), "{err}");
+}

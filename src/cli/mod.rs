@@ -113,9 +113,10 @@ pub struct ScanArgs {
     /// Also scan files that .gitignore, .ignore and .git/info/exclude leave out.
     #[arg(long)]
     no_ignore: bool,
-    /// Skip (and count) files larger than this: bytes, or with K/M/G, KiB/MiB/GiB, KB/MB/GB.
-    #[arg(long, value_name = "SIZE", default_value = "10MiB", value_parser = parse_size)]
-    max_file_size: u64,
+    /// Skip (and count) files larger than this: bytes, or with K/M/G, KiB/MiB/GiB, KB/MB/GB
+    /// [default: max_file_size in the settings, else 10MiB].
+    #[arg(long, value_name = "SIZE", value_parser = keytrail::config::parse_size)]
+    max_file_size: Option<u64>,
     /// Worker threads (default: one per core).
     #[arg(long, value_name = "N", default_value_t = 0)]
     threads: usize,
@@ -169,7 +170,13 @@ enum RulesCommand {
         format: ListFormat,
     },
     /// Validate rule files (the built-in ones when no FILE is given) and run their examples.
-    Check { files: Vec<PathBuf> },
+    Check {
+        files: Vec<PathBuf>,
+        /// Validate this settings file (.keytrail.toml) instead: every key, its rules and their
+        /// examples, run with the built-in rules it leaves on.
+        #[arg(long, value_name = "FILE", conflicts_with = "files")]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -231,29 +238,9 @@ pub fn run() -> anyhow::Result<Status> {
         }
         Command::Inventory(command) => inventory::run(command),
         Command::Rules(RulesCommand::List { format }) => rules::list(format),
-        Command::Rules(RulesCommand::Check { files }) => rules::check(&files),
+        Command::Rules(RulesCommand::Check { files: _, config: Some(config) }) => rules::check_config(&config),
+        Command::Rules(RulesCommand::Check { files, config: None }) => rules::check(&files),
     }
-}
-
-/// Parses `10MiB`, `512K`, `2GB`, `1000`.
-fn parse_size(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let value: f64 = num.parse().map_err(|_| format!("`{s}` is not a size (try 10MiB, 512K or 1000000)"))?;
-    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kib" => 1 << 10,
-        "m" | "mib" => 1 << 20,
-        "g" | "gib" => 1 << 30,
-        "kb" => 1_000,
-        "mb" => 1_000_000,
-        "gb" => 1_000_000_000,
-        other => {
-            return Err(format!("unknown size unit `{other}` in `{s}` (use K, M, G, KiB, MiB, GiB, KB, MB or GB)"))
-        }
-    };
-    Ok((value * mult as f64) as u64)
 }
 
 /// Parses `FORMAT=FILE` for `--report`.
@@ -292,17 +279,6 @@ pub fn stdout_is_terminal() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("10MiB"), Ok(10 << 20));
-        assert_eq!(parse_size("512K"), Ok(512 << 10));
-        assert_eq!(parse_size("2GB"), Ok(2_000_000_000));
-        assert_eq!(parse_size("1000"), Ok(1000));
-        assert_eq!(parse_size("1.5M"), Ok(1572864));
-        assert!(parse_size("ten").is_err());
-        assert!(parse_size("10 parsecs").is_err());
-    }
 
     #[test]
     fn report_specs() {

@@ -1,6 +1,7 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use keytrail::config::Config;
 use keytrail::matcher::Matcher;
 use keytrail::rules::{builtin_files, Loader, RuleSet};
 
@@ -69,6 +70,45 @@ pub fn check(files: &[PathBuf]) -> anyhow::Result<Status> {
         Ok(Status::Clean)
     } else {
         eprintln!("{} problem(s) found", problems.len() + unreadable.len());
+        Ok(Status::Error)
+    }
+}
+
+/// Validates a settings file: every key, then its rules' examples through the matcher the scan
+/// would build (built-in rules it disables left out, so a replacement is checked on its own).
+pub fn check_config(path: &Path) -> anyhow::Result<Status> {
+    let builtin = RuleSet::builtin().context("the built-in rules are invalid")?;
+    let checked = Config::load(path).and_then(|config| {
+        let set = config.rule_set(builtin)?;
+        Ok((config, set))
+    });
+    let (config, set) = match checked {
+        Ok(ok) => ok,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(Status::Error);
+        }
+    };
+    let matcher = Matcher::new(set)?;
+    let own: Vec<&str> = config.rules.iter().map(|r| r.id.as_str()).collect();
+    let problems: Vec<_> = matcher
+        .check_examples()
+        .into_iter()
+        .filter(|p| p.rule_id.as_deref().is_some_and(|id| own.contains(&id)))
+        .collect();
+    for p in &problems {
+        eprintln!("error: {p}");
+    }
+    if problems.is_empty() {
+        eprintln!(
+            "{}: valid; {} rule(s) of its own, {} built-in rule(s) disabled; every example behaves",
+            path.display(),
+            config.rules.len(),
+            config.disabled_rules.len()
+        );
+        Ok(Status::Clean)
+    } else {
+        eprintln!("{} problem(s) found", problems.len());
         Ok(Status::Error)
     }
 }

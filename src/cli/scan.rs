@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
-use keytrail::config::Config;
+use keytrail::config::{Config, DEFAULT_MAX_FILE_SIZE};
 use keytrail::matcher::Matcher;
 use keytrail::nhi::assess;
 use keytrail::nhi::date::Date;
@@ -32,6 +32,8 @@ pub struct Scanned {
     /// The inventory file `inventory sync` writes: the first `--inventory`, else the default path
     /// under the first scanned directory.
     pub inventory_target: PathBuf,
+    /// The size limit in force: the flag's, else the settings', else the default.
+    pub max_file_size: u64,
     pub seconds: f64,
 }
 
@@ -51,12 +53,15 @@ pub fn scan_and_assess(args: &ScanArgs, selection: Option<Selection>) -> anyhow:
     let started = Instant::now();
     let first_root = args.paths.first().cloned().unwrap_or_else(|| ".".into());
     let config = Config::discover(args.config.as_deref(), &first_root)?;
-    let rules = RuleSet::builtin().context("the built-in rules are invalid")?;
-    let matcher = Matcher::new(rules)?;
+    let builtin = RuleSet::builtin().context("the built-in rules are invalid")?;
+    let matcher = Matcher::new(config.rule_set(builtin)?)?.with_allowlist(config.value_allowlist());
+    let max_file_size = args.max_file_size.or(config.max_file_size).unwrap_or(DEFAULT_MAX_FILE_SIZE);
     let root_dir = settings_dir(&first_root);
     let default_inventory = root_dir.join(DEFAULT_INVENTORY);
     let inventory_files: Vec<PathBuf> = if !args.inventory.is_empty() {
         args.inventory.clone()
+    } else if !config.inventory.is_empty() {
+        config.inventory.clone()
     } else if default_inventory.is_file() {
         vec![default_inventory.clone()]
     } else {
@@ -67,13 +72,13 @@ pub fn scan_and_assess(args: &ScanArgs, selection: Option<Selection>) -> anyhow:
         let lines: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
         anyhow::anyhow!("the inventory is invalid; nothing was scanned:\n  {}", lines.join("\n  "))
     })?;
-    let inventory_target = args.inventory.first().cloned().unwrap_or(default_inventory);
+    let inventory_target = args.inventory.first().or(config.inventory.first()).cloned().unwrap_or(default_inventory);
     let ignore_file = root_dir.join(keytrail::suppress::DEFAULT_FILE);
     let ignores = if ignore_file.is_file() { IgnoreList::load(&ignore_file)? } else { IgnoreList::default() };
     let options = ScanOptions {
         roots: args.paths.clone(),
         respect_ignore: !args.no_ignore,
-        max_file_size: args.max_file_size,
+        max_file_size,
         threads: args.threads,
         show_secrets: args.show_secrets,
         history: if args.no_history {
@@ -86,15 +91,24 @@ pub fn scan_and_assess(args: &ScanArgs, selection: Option<Selection>) -> anyhow:
         selection,
     };
     let mut report = scan(&matcher, &config, &options);
-    // The inventory lists public identifiers (AWS key ids) that rules would report; it is the one
-    // file where naming them is the point.
-    let own: Vec<String> = inventory_files.iter().filter_map(|f| relative_to(f, &first_root)).collect();
+    report.stats.allowlisted_secrets = matcher.allowlisted();
+    // The inventory lists public identifiers (AWS key ids) that rules would report, and the
+    // settings' own rules carry examples that must match: naming them there is the point.
+    let own: Vec<String> =
+        inventory_files.iter().chain(&config.source).filter_map(|f| relative_to(f, &first_root)).collect();
     report.findings.retain(|f| !own.contains(&f.path));
     let before = report.findings.len();
     report.findings.retain(|f| !ignores.ignores(f));
     report.stats.ignored = (before - report.findings.len()) as u64;
     assess(&mut report, matcher.rules(), &inventory, Date::today());
-    Ok(Scanned { report, matcher, inventory, inventory_target, seconds: started.elapsed().as_secs_f64() })
+    Ok(Scanned {
+        report,
+        matcher,
+        inventory,
+        inventory_target,
+        max_file_size,
+        seconds: started.elapsed().as_secs_f64(),
+    })
 }
 
 /// `file` relative to `root`, `/`-separated, as findings name paths; `None` when outside it.
@@ -117,7 +131,7 @@ fn settings_dir(root: &Path) -> PathBuf {
 
 pub fn run(args: ScanArgs, selection: Option<Selection>) -> anyhow::Result<Status> {
     let pushing = matches!(selection, Some(Selection::Push { .. } | Selection::Range(_)));
-    let Scanned { report, matcher, seconds, .. } = scan_and_assess(&args, selection)?;
+    let Scanned { report, matcher, seconds, max_file_size, .. } = scan_and_assess(&args, selection)?;
     let to_terminal = args.output.is_none() && stdout_is_terminal();
     let first_root = args.paths.first().cloned().unwrap_or_else(|| ".".into());
     let mut ctx = EmitContext {
@@ -139,7 +153,7 @@ pub fn run(args: ScanArgs, selection: Option<Selection>) -> anyhow::Result<Statu
 
     if !args.quiet {
         let colour = args.color.enabled(io::stderr().is_terminal());
-        summarize(&report, seconds, args.max_file_size, colour);
+        summarize(&report, seconds, max_file_size, colour);
         if args.hook && !report.findings.is_empty() {
             ways_out(&report, pushing, colour);
         }
@@ -285,6 +299,7 @@ fn summarize(report: &Report, seconds: f64, max_file_size: u64, colour: bool) {
         (st.skipped_symlinks, "symlinks".to_string()),
         (st.skipped_allowlisted, "allowlisted".to_string()),
         (st.ignored, "ignored by fingerprint".to_string()),
+        (st.allowlisted_secrets, "allowlisted by value".to_string()),
         (st.unreadable, "unreadable".to_string()),
     ] {
         if n > 0 {

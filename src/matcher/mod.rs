@@ -17,6 +17,7 @@ use std::sync::OnceLock;
 
 use regex::bytes::Regex;
 
+use crate::config::ValueAllowlist;
 use crate::rules::{build_regex, Rule, RuleProblem, RuleSet, SECRET_GROUP};
 use window::Reach;
 
@@ -51,6 +52,8 @@ pub struct Matcher {
     keywords: keywords::Keywords,
     /// For each keyword, the rules that list it.
     keyword_rules: Vec<Vec<usize>>,
+    /// Secrets the project's settings say are not secrets.
+    allowlist: ValueAllowlist,
 }
 
 impl Matcher {
@@ -83,7 +86,19 @@ impl Matcher {
             keyword_rules,
             regexes: (0..n).map(|_| OnceLock::new()).collect(),
             companions: (0..n).map(|_| OnceLock::new()).collect(),
+            allowlist: ValueAllowlist::default(),
         })
+    }
+
+    /// Drops every match whose secret `allowlist` allows.
+    pub fn with_allowlist(mut self, allowlist: ValueAllowlist) -> Matcher {
+        self.allowlist = allowlist;
+        self
+    }
+
+    /// How many matches the value allowlist dropped so far.
+    pub fn allowlisted(&self) -> u64 {
+        self.allowlist.dropped()
     }
 
     pub fn rules(&self) -> &[Rule] {
@@ -222,6 +237,9 @@ impl Matcher {
             if placeholder::is_placeholder(secret)
                 || (rule.nhi_kind.is_generic() && placeholder::is_implausible_generic(secret))
             {
+                continue;
+            }
+            if !self.allowlist.is_empty() && self.allowlist.allows(secret) {
                 continue;
             }
             let ent = entropy::shannon(secret);

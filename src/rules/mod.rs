@@ -235,7 +235,12 @@ impl Loader {
         if raw.rule.is_empty() {
             self.problem(file, None, None, "no `[[rule]]` tables".into());
         }
-        for spanned in raw.rule {
+        self.add_tables(file, text, raw.rule);
+    }
+
+    /// Adds `[[rule]]` tables read from `text` (another file's, such as `.keytrail.toml`).
+    pub fn add_tables(&mut self, file: &str, text: &str, tables: Vec<toml::Spanned<toml::Table>>) {
+        for spanned in tables {
             let line = line_of(text, spanned.span().start);
             self.add_table(file, line, spanned.into_inner());
         }
