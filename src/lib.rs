@@ -6,6 +6,7 @@
 //! accepted match becomes a [`finding::Finding`] carrying a redacted secret and a value-only
 //! fingerprint; the [`scan::Report`] sorts them; a [`report::Emitter`] formats the result.
 //! Rules are data ([`rules`]), embedded from `rules/*.toml` at build time.
+pub mod baseline;
 pub mod config;
 pub mod finding;
 pub mod matcher;

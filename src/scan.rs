@@ -66,6 +66,8 @@ pub struct Stats {
     pub ignored: u64,
     /// Matches dropped because the settings allowlist their value (regex or stopword).
     pub allowlisted_secrets: u64,
+    /// Findings left out because `--baseline` lists them.
+    pub baselined: u64,
     pub unreadable: u64,
     /// Git repositories whose history was read.
     pub repositories: u64,
@@ -89,6 +91,7 @@ impl Stats {
         self.skipped_symlinks += o.skipped_symlinks;
         self.skipped_allowlisted += o.skipped_allowlisted;
         self.allowlisted_secrets += o.allowlisted_secrets;
+        self.baselined += o.baselined;
         self.ignored += o.ignored;
         self.unreadable += o.unreadable;
         self.repositories += o.repositories;

@@ -246,3 +246,53 @@ fn settings_errors_name_file_and_line_and_rules_check_validates_them() {
     assert_eq!(code, 2);
     assert!(err.contains("k.toml:1: not UTF-8"), "{err}");
 }
+
+#[test]
+fn a_baseline_is_deterministic_secret_free_and_survives_edits() {
+    let r = repo();
+    let d = r.path();
+    let mut fake = Fake::new(65);
+    let (old_gh, old_stripe) = (fake.github_pat(), fake.stripe_live());
+    write(d, "a.cfg", format!("token = {old_gh}\n"));
+    commit_all(d, "first");
+    write(d, "b/c.py", format!("KEY = \"{old_stripe}\"\n"));
+    write(d, "a.cfg", "token = gone\n");
+    commit_all(d, "second");
+
+    let (code, _, err) = run(d, &["baseline", "-o", "keytrail-baseline.toml"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("baseline of 2 entries"), "{err}");
+    let first = std::fs::read_to_string(d.join("keytrail-baseline.toml")).unwrap();
+    assert!(!first.contains(&old_gh) && !first.contains(&old_stripe), "{first}");
+    assert!(!first.contains("line =") && !first.contains("commit ="), "{first}");
+    assert!(first.find("a.cfg").unwrap() < first.find("b/c.py").unwrap(), "sorted by path: {first}");
+    // Regenerating, with more history on top, gives the same bytes.
+    write(d, "README.md", "docs\n");
+    commit_all(d, "third");
+    let (_, again, _) = run(d, &["baseline"]);
+    assert_eq!(again, first);
+
+    let (code, _, err) = run(d, &["scan", "--baseline", "keytrail-baseline.toml"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("in the baseline"), "{err}");
+
+    // Lines move and commits are rewritten: still accepted. A new secret is not.
+    write(d, "b/c.py", format!("import os\n\n\nKEY = \"{old_stripe}\"\n"));
+    let new_slack = fake.slack_bot();
+    write(d, "b/d.py", format!("SLACK = \"{new_slack}\"\n"));
+    git(d, &["add", "-A"]);
+    git(d, &["commit", "-q", "--amend", "-m", "third, amended"]);
+    let f = findings(&scan_json(d, &["--baseline", "keytrail-baseline.toml"]));
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!(f[0]["path"], "b/d.py");
+    // The same secret copied to a new place is a new exposure.
+    write(d, "e.py", format!("KEY = \"{old_stripe}\"\n"));
+    let f = findings(&scan_json(d, &["--no-history", "--baseline", "keytrail-baseline.toml"]));
+    let paths: Vec<&str> = f.iter().map(|f| f["path"].as_str().unwrap()).collect();
+    assert_eq!(paths, ["b/d.py", "e.py"]);
+
+    write(d, "bad.toml", "version = 1\nfindings = [\n  { path = \"a\" },\n]\n");
+    let (code, _, err) = run(d, &["scan", "--baseline", "bad.toml"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("bad.toml:3: missing field `fingerprint`"), "{err}");
+}

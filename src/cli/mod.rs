@@ -36,6 +36,25 @@ enum Command {
     /// Keep the lifecycle inventory of non-human identities in step with what is in the code.
     #[command(subcommand)]
     Inventory(inventory::InventoryCommand),
+    /// Write a baseline: every finding of PATH accepted for now, for `scan --baseline` to leave
+    /// out. Sorted, without secrets, lines or dates: an unchanged repository gives the same bytes.
+    Baseline(BaselineArgs),
+}
+
+#[derive(clap::Args)]
+struct BaselineArgs {
+    /// Directory or file to scan.
+    #[arg(default_value = ".")]
+    path: PathBuf,
+    /// Write the baseline to FILE instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Settings file (default: .keytrail.toml in PATH, if present).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Files only, not git history.
+    #[arg(long)]
+    no_history: bool,
 }
 
 #[derive(Subcommand)]
@@ -237,6 +256,7 @@ pub fn run() -> anyhow::Result<Status> {
             scan::run(output.scan_args(), Some(selection))
         }
         Command::Inventory(command) => inventory::run(command),
+        Command::Baseline(b) => scan::write_baseline(b.path, b.output, b.config, b.no_history),
         Command::Rules(RulesCommand::List { format }) => rules::list(format),
         Command::Rules(RulesCommand::Check { files: _, config: Some(config) }) => rules::check_config(&config),
         Command::Rules(RulesCommand::Check { files, config: None }) => rules::check(&files),

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
+use keytrail::baseline::Baseline;
 use keytrail::config::{Config, DEFAULT_MAX_FILE_SIZE};
 use keytrail::matcher::Matcher;
 use keytrail::nhi::assess;
@@ -73,6 +74,10 @@ pub fn scan_and_assess(args: &ScanArgs, selection: Option<Selection>) -> anyhow:
         anyhow::anyhow!("the inventory is invalid; nothing was scanned:\n  {}", lines.join("\n  "))
     })?;
     let inventory_target = args.inventory.first().or(config.inventory.first()).cloned().unwrap_or(default_inventory);
+    let baseline = match &args.baseline {
+        Some(path) => Some(Baseline::load(path)?),
+        None => None,
+    };
     let ignore_file = root_dir.join(keytrail::suppress::DEFAULT_FILE);
     let ignores = if ignore_file.is_file() { IgnoreList::load(&ignore_file)? } else { IgnoreList::default() };
     let options = ScanOptions {
@@ -100,6 +105,11 @@ pub fn scan_and_assess(args: &ScanArgs, selection: Option<Selection>) -> anyhow:
     let before = report.findings.len();
     report.findings.retain(|f| !ignores.ignores(f));
     report.stats.ignored = (before - report.findings.len()) as u64;
+    if let Some(baseline) = &baseline {
+        let before = report.findings.len();
+        report.findings.retain(|f| !baseline.contains(f));
+        report.stats.baselined = (before - report.findings.len()) as u64;
+    }
     assess(&mut report, matcher.rules(), &inventory, Date::today());
     Ok(Scanned {
         report,
@@ -300,6 +310,7 @@ fn summarize(report: &Report, seconds: f64, max_file_size: u64, colour: bool) {
         (st.skipped_allowlisted, "allowlisted".to_string()),
         (st.ignored, "ignored by fingerprint".to_string()),
         (st.allowlisted_secrets, "allowlisted by value".to_string()),
+        (st.baselined, "in the baseline".to_string()),
         (st.unreadable, "unreadable".to_string()),
     ] {
         if n > 0 {
@@ -352,4 +363,39 @@ pub fn read_push_lines(input: impl io::BufRead) -> anyhow::Result<Vec<(String, O
         updates.push((local.to_string(), Some(remote.to_string())));
     }
     Ok(updates)
+}
+
+/// `keytrail baseline`: every finding of `path` now, as a baseline file.
+pub fn write_baseline(
+    path: PathBuf,
+    output: Option<PathBuf>,
+    config: Option<PathBuf>,
+    no_history: bool,
+) -> anyhow::Result<Status> {
+    let mut args = ScanArgs::parse_from_defaults();
+    args.paths = vec![path];
+    args.config = config;
+    args.no_history = no_history;
+    let Scanned { report, .. } = scan_and_assess(&args, None)?;
+    let text = keytrail::baseline::render(&report.findings);
+    match &output {
+        Some(file) => std::fs::write(file, &text).with_context(|| format!("cannot write {}", file.display()))?,
+        None => write_stdout(|out| out.write_all(text.as_bytes())).context("cannot write to standard output")?,
+    }
+    let entries =
+        report.findings.iter().map(|f| (&f.path, &f.fingerprint)).collect::<std::collections::HashSet<_>>().len();
+    eprintln!(
+        "keytrail: baseline of {entries} entr{} ({} finding{}){}",
+        if entries == 1 { "y" } else { "ies" },
+        report.findings.len(),
+        if report.findings.len() == 1 { "" } else { "s" },
+        output.map(|f| format!(" written to {}", f.display())).unwrap_or_default()
+    );
+    if !report.errors.is_empty() {
+        for e in &report.errors {
+            eprintln!("error: {}: {}", keytrail::finding::escape_control(&e.path), e.message);
+        }
+        return Ok(Status::Error);
+    }
+    Ok(Status::Clean)
 }
