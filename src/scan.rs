@@ -5,6 +5,9 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
 use crate::config::Config;
 use crate::finding::{Finding, LineIndex};
 use crate::matcher::decode::{self, Encoding, View};
@@ -25,6 +28,29 @@ pub struct ScanOptions {
     pub history: HistoryMode,
     /// Scan only this part of the history of the first root's repository.
     pub selection: Option<history::Selection>,
+    /// Counters the caller may watch while the scan runs.
+    pub progress: Arc<Progress>,
+}
+
+/// What a running scan has read so far, updated by every worker thread; a progress bar reads it.
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub files: AtomicU64,
+    pub bytes: AtomicU64,
+    pub blobs: AtomicU64,
+    pub blob_bytes: AtomicU64,
+}
+
+impl Progress {
+    pub fn file(&self, bytes: u64) {
+        self.files.fetch_add(1, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    pub fn blob(&self, bytes: u64) {
+        self.blobs.fetch_add(1, Ordering::Relaxed);
+        self.blob_bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
 }
 
 /// Whether a scan reads git history as well as files.
@@ -49,6 +75,7 @@ impl Default for ScanOptions {
             show_secrets: false,
             history: HistoryMode::Both,
             selection: None,
+            progress: Arc::default(),
         }
     }
 }

@@ -296,3 +296,44 @@ fn a_baseline_is_deterministic_secret_free_and_survives_edits() {
     assert_eq!(code, 2);
     assert!(err.contains("bad.toml:3: missing field `fingerprint`"), "{err}");
 }
+
+/// Enough text that a debug build takes well over the progress line's delay to scan it.
+fn slow_tree() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let mut block = "let value = compute(input, 42).unwrap_or_default(); // nothing to see\n".repeat(19);
+    block.push_str("let token = config.get(\"api_key\").unwrap_or_default();\n");
+    let body = block.repeat(1_000);
+    for i in 0..12 {
+        write(dir.path(), &format!("src/m{i}.rs"), &body);
+    }
+    dir
+}
+
+#[test]
+fn progress_shows_on_a_terminal_only() {
+    let dir = slow_tree();
+    // A pipe (CI logs, `2>file`): the summary line and nothing else.
+    let (code, _, err) = run(dir.path(), &["scan", "--threads", "1", "."]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(!err.contains('\r') && !err.contains('\x1b'), "{err:?}");
+
+    // A terminal, through script(1): the line appears while scanning and is erased at the end.
+    let bin = assert_cmd::cargo::cargo_bin("keytrail");
+    let out = tempfile::tempdir().unwrap();
+    let typescript = out.path().join("typescript");
+    let command = format!("{} scan --threads 1 . > /dev/null", bin.display());
+    let status = std::process::Command::new("script")
+        .args(["-qec", &command])
+        .arg(&typescript)
+        .current_dir(dir.path())
+        .env_remove("NO_COLOR")
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("script(1) from util-linux runs commands on a pseudo-terminal");
+    assert!(status.success());
+    let seen = String::from_utf8_lossy(&std::fs::read(&typescript).unwrap()).into_owned();
+    let last = seen.rfind("scanning ").expect("the progress line is drawn on a terminal");
+    assert!(seen[last..].contains("\x1b[2K"), "and erased before the summary: {seen:?}");
+    assert!(seen.contains("keytrail: scanned 12 files"), "{seen:?}");
+}

@@ -1,5 +1,6 @@
 //! Command-line definitions and dispatch; the library does the work.
 mod inventory;
+mod progress;
 mod rules;
 mod scan;
 

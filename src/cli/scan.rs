@@ -3,6 +3,8 @@ use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use std::sync::Arc;
+
 use anyhow::Context;
 use keytrail::baseline::Baseline;
 use keytrail::config::{Config, DEFAULT_MAX_FILE_SIZE};
@@ -17,6 +19,7 @@ use keytrail::source::fs::human_bytes;
 use keytrail::source::history::Selection;
 use keytrail::suppress::IgnoreList;
 
+use super::progress::ProgressLine;
 use super::{stdout_is_terminal, write_stdout, ScanArgs, Status};
 
 /// The inventory file read by default, relative to the first scanned directory.
@@ -94,8 +97,11 @@ pub fn scan_and_assess(args: &ScanArgs, selection: Option<Selection>) -> anyhow:
             HistoryMode::Both
         },
         selection,
+        progress: Arc::default(),
     };
+    let line = ProgressLine::start(options.progress.clone(), !args.quiet);
     let mut report = scan(&matcher, &config, &options);
+    drop(line);
     report.stats.allowlisted_secrets = matcher.allowlisted();
     // The inventory lists public identifiers (AWS key ids) that rules would report, and the
     // settings' own rules carry examples that must match: naming them there is the point.

@@ -195,6 +195,7 @@ impl Worker<'_, '_> {
                         self.local.stats.files += 1;
                         self.local.stats.bytes += meta.len();
                         self.local.stats.files_from_history += 1;
+                        self.ctx.options.progress.file(meta.len());
                         self.local.findings.extend(found.into_iter().map(|mut f| {
                             f.path = rel.clone();
                             f
@@ -232,6 +233,7 @@ impl Worker<'_, '_> {
                 }
                 self.local.stats.files += 1;
                 self.local.stats.bytes += self.buf.len() as u64;
+                self.ctx.options.progress.file(self.buf.len() as u64);
                 scan_blob(self.ctx.matcher, &self.buf, &rel, self.ctx.options.show_secrets, &mut self.local);
             }
         }

@@ -81,6 +81,7 @@ pub struct GitOptions {
     /// Worker threads; 0 means one per core.
     pub threads: usize,
     pub show_secrets: bool,
+    pub progress: std::sync::Arc<crate::scan::Progress>,
 }
 
 impl GitOptions {
@@ -152,6 +153,7 @@ fn scan_all_blobs_with_cat_file(
                 let mut local: Vec<(Oid, Vec<Finding>)> = Vec::new();
                 for batch in rx {
                     for (oid, data) in batch {
+                        opts.progress.blob(data.len() as u64);
                         let found = match_blob(matcher, &data, opts.show_secrets);
                         if !found.is_empty() {
                             local.push((oid, found));

@@ -111,6 +111,7 @@ fn scan_repository(
         max_blob_size: options.max_file_size,
         threads: options.threads,
         show_secrets: options.show_secrets,
+        progress: options.progress.clone(),
     };
     let blobs = match git::scan_all_blobs(repo, matcher, &opts, report) {
         Ok(b) => Arc::new(b),

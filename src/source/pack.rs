@@ -100,6 +100,7 @@ impl Sink<'_> {
         }
         self.blobs.fetch_add(1, Ordering::Relaxed);
         self.blob_bytes.fetch_add(size, Ordering::Relaxed);
+        self.opts.progress.blob(size);
         let found: Vec<Finding> = match_blob(self.matcher, data, self.opts.show_secrets);
         if !found.is_empty() {
             lock(&self.findings).insert(oid, found);
