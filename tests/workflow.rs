@@ -337,3 +337,30 @@ fn progress_shows_on_a_terminal_only() {
     assert!(seen[last..].contains("\x1b[2K"), "and erased before the summary: {seen:?}");
     assert!(seen.contains("keytrail: scanned 12 files"), "{seen:?}");
 }
+
+#[test]
+fn commit_all_and_partial_commits_are_scanned_through_gits_temporary_index() {
+    let r = repo();
+    let d = r.path();
+    write(d, "app.py", "import os\n");
+    commit_all(d, "init");
+    let hook = d.join(".git/hooks/pre-commit");
+    std::fs::create_dir_all(hook.parent().unwrap()).unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("keytrail");
+    std::fs::write(&hook, format!("#!/bin/sh\nexec '{}' hook pre-commit --color never\n", bin.display())).unwrap();
+    let mut perms = std::fs::metadata(&hook).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&hook, perms).unwrap();
+    let head = git(d, &["rev-parse", "HEAD"]);
+
+    // Nothing staged: `commit -a` and `commit PATH` give the hook a temporary index
+    // (GIT_INDEX_FILE); the repository's own index does not hold the secret.
+    write(d, "app.py", format!("import os\nKEY = \"{}\"\n", Fake::new(66).stripe_live()));
+    for args in [&["commit", "-q", "-a", "-m", "all"][..], &["commit", "-q", "-m", "path", "--", "app.py"][..]] {
+        let out = common::git_cmd(d).args(args).output().unwrap();
+        assert!(!out.status.success(), "{args:?} must be blocked");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("keytrail blocked this commit") && err.contains("app.py:2"), "{err}");
+        assert_eq!(git(d, &["rev-parse", "HEAD"]), head, "nothing was committed");
+    }
+}

@@ -218,6 +218,7 @@ fn ways_out(report: &Report, pushing: bool, colour: bool) {
         }
     }
     msg.push_str(&format!("\nTo get this {what} through, do one of:\n"));
+    let ignore = keytrail::suppress::DEFAULT_FILE;
     if pushing {
         msg.push_str(
             "  1. Remove the secret from the commits (edit them with `git rebase -i`, or `git reset` and commit again);\n",
@@ -226,13 +227,21 @@ fn ways_out(report: &Report, pushing: bool, colour: bool) {
         msg.push_str("  1. Remove the secret from the file (read it from the environment or a secret store), `git add` and commit again;\n");
     }
     msg.push_str("     if it was ever a real credential, rotate it too: it may have been copied already.\n");
-    msg.push_str(
-        "  2. If it is not a secret (a test value, an example), mark its line with a `keytrail:allow` comment.\n",
-    );
-    msg.push_str(&format!("  3. Or record it as a known false positive in {}:\n", keytrail::suppress::DEFAULT_FILE));
-    for (fp, path) in fingerprints {
-        msg.push_str(&format!("       echo '{fp} {}' >> {}\n", ignore_glob(path), keytrail::suppress::DEFAULT_FILE));
+    if pushing {
+        // A marker added by a later commit leaves the secret in the pushed history.
+        msg.push_str("  2. If it is not a secret (a test value, an example), mark its line with a `keytrail:allow` comment\n     in the commit that adds it (`git rebase -i`, then amend that commit).\n");
+        msg.push_str(&format!("  3. Or record it as a known false positive in {ignore}, and commit that:\n"));
+    } else {
+        msg.push_str(
+            "  2. If it is not a secret (a test value, an example), mark its line with a `keytrail:allow` comment.\n",
+        );
+        // Staged, because pre-commit hides unstaged changes from hooks while they run.
+        msg.push_str(&format!("  3. Or record it as a known false positive in {ignore}, and stage that:\n"));
     }
+    for (fp, path) in fingerprints {
+        msg.push_str(&format!("       echo '{fp} {}' >> {ignore}\n", ignore_glob(path)));
+    }
+    msg.push_str(&format!("       git add {ignore}\n"));
     eprint!("{msg}");
 }
 

@@ -674,7 +674,11 @@ pub fn present_at(repo: &Repository, commit: Oid, path: &str, fingerprint: &str,
 /// Secrets on lines that the index adds compared with HEAD: what a commit made now would add.
 pub fn staged_findings(repo: &Repository, blobs: &mut LazyBlobs<'_>) -> Result<Vec<Finding>, git2::Error> {
     let head_tree = repo.head().ok().and_then(|h| h.peel_to_tree().ok());
-    let index = repo.index()?;
+    // `git commit -a`, `git commit PATH` and `--include` hand hooks their temporary index here.
+    let index = match std::env::var_os("GIT_INDEX_FILE") {
+        Some(path) => git2::Index::open(std::path::Path::new(&path))?,
+        None => repo.index()?,
+    };
     let mut opts = git2::DiffOptions::new();
     opts.include_typechange(true).ignore_submodules(true);
     let diff = repo.diff_tree_to_index(head_tree.as_ref(), Some(&index), Some(&mut opts))?;
