@@ -3,7 +3,8 @@
 # repository with the hooks installed, real `git commit`s and real `git push`es to a local bare
 # remote must be blocked when they add a credential (made up at run time) and go through when they
 # do not, for the hooks keytrail (built by pre-commit with cargo), keytrail-system (this checkout's
-# debug build on PATH) and keytrail-pre-push.
+# debug build on PATH) and keytrail-pre-push; and `pre-commit try-repo` against this repository
+# must fail on a staged secret and pass a clean change, for the rust and the system hook.
 #
 #   scripts/test-pre-commit.sh
 #
@@ -396,6 +397,34 @@ printf 'feature\n' >>README.md && git commit -q --no-verify -am "feature work"
 begin "pushing a clean new branch passes"
 expect_push pass feature
 end
+
+# --- `pre-commit try-repo`, the way a user tries hooks before adding them to a config. It builds
+# its hook environments in a throwaway store, so the rust hook is compiled again (only keytrail
+# itself: cargo's build directory is shared).
+try_dir=$work/try
+mkdir -p "$try_dir" && cd "$try_dir" && git init -q || die_setup "cannot create $try_dir"
+printf 'hello\n' >README.md && git add README.md && git commit -q --no-verify -m init
+for hook in keytrail keytrail-system; do
+  hook_path=$plain_path
+  [ "$hook" = keytrail ] || hook_path=$debug_bin_dir:$plain_path
+  echo "== pre-commit try-repo, hook $hook"
+  new_aws_pair >deploy.env
+  git add deploy.env
+  begin "try-repo $hook: a staged secret fails the hook"
+  PATH=$hook_path "$pre_commit" try-repo "$snap" "$hook" --ref "$snap_rev" >"$out" 2>&1
+  rc=$?
+  [ "$rc" -ne 0 ] || problem "pre-commit try-repo exited 0 with a secret staged"
+  names_finding "$hook" deploy.env 3 commit
+  end
+  git rm -q --cached deploy.env && rm deploy.env
+  printf 'more\n' >>README.md && git add README.md
+  begin "try-repo $hook: a clean staged change passes"
+  PATH=$hook_path "$pre_commit" try-repo "$snap" "$hook" --ref "$snap_rev" >"$out" 2>&1
+  rc=$?
+  [ "$rc" -eq 0 ] || problem "pre-commit try-repo exited $rc on a clean change"
+  has_re 'keytrail \(leaked credentials in staged changes\)\.+Passed' "the hook's Passed line"
+  end
+done
 
 cd "$repo" || exit 2
 if [ -z "$env_built_before" ]; then
