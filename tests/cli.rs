@@ -1,13 +1,8 @@
 //! Drives the real `keytrail` binary.
 mod common;
 
-use common::{keytrail, project, write, Fake};
+use common::{keytrail, project, run, write, Fake};
 use predicates::prelude::*;
-
-fn stdout_of(args: &[&str], dir: &std::path::Path) -> (i32, String, String) {
-    let out = keytrail().args(args).current_dir(dir).output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
-}
 
 #[test]
 fn clean_tree_exits_0() {
@@ -19,7 +14,7 @@ fn clean_tree_exits_0() {
 #[test]
 fn findings_exit_1_and_every_planted_secret_is_found() {
     let p = project();
-    let (code, out, _) = stdout_of(&["scan", "-q", "--format", "json"], p.dir.path());
+    let (code, out, _) = run(p.dir.path(), &["scan", "-q", "--format", "json"]);
     assert_eq!(code, 1);
     let json: serde_json::Value = serde_json::from_str(&out).unwrap();
     let rules: Vec<&str> =
@@ -52,7 +47,7 @@ fn missing_path_exits_2_with_its_name() {
 fn every_format_matches_its_snapshot() {
     let p = project();
     for format in ["text", "json", "jsonl", "sarif", "markdown"] {
-        let (code, out, _) = stdout_of(&["scan", "-q", "--format", format], p.dir.path());
+        let (code, out, _) = run(p.dir.path(), &["scan", "-q", "--format", format]);
         assert_eq!(code, 1, "{format}");
         insta::assert_snapshot!(format!("format_{format}"), out);
     }
@@ -62,12 +57,12 @@ fn every_format_matches_its_snapshot() {
 fn no_format_prints_a_secret_unless_asked() {
     let p = project();
     for format in ["text", "json", "jsonl", "sarif", "markdown"] {
-        let (_, out, err) = stdout_of(&["scan", "--format", format], p.dir.path());
+        let (_, out, err) = run(p.dir.path(), &["scan", "--format", format]);
         for secret in &p.secrets {
             assert!(!out.contains(secret.as_str()), "{format} stdout leaks {secret}");
             assert!(!err.contains(secret.as_str()), "{format} stderr leaks {secret}");
         }
-        let (_, shown, _) = stdout_of(&["scan", "--format", format, "--show-secrets"], p.dir.path());
+        let (_, shown, _) = run(p.dir.path(), &["scan", "--format", format, "--show-secrets"]);
         let leaked = p.secrets.iter().filter(|s| shown.contains(s.as_str())).count();
         assert_eq!(leaked, p.secrets.len(), "{format} --show-secrets must show every secret");
     }
@@ -94,8 +89,8 @@ fn output_is_identical_across_thread_counts() {
         let body = if i % 3 == 0 { format!("token = \"{}\"\n", f.github_pat()) } else { format!("x = {i}\n") };
         write(dir.path(), &format!("d{}/f{i}.txt", i % 17), body);
     }
-    let (_, one, _) = stdout_of(&["scan", "-q", "--format", "json", "--threads", "1"], dir.path());
-    let (_, eight, _) = stdout_of(&["scan", "-q", "--format", "json", "--threads", "8"], dir.path());
+    let (_, one, _) = run(dir.path(), &["scan", "-q", "--format", "json", "--threads", "1"]);
+    let (_, eight, _) = run(dir.path(), &["scan", "-q", "--format", "json", "--threads", "8"]);
     assert_eq!(one, eight);
     let json: serde_json::Value = serde_json::from_str(&one).unwrap();
     assert_eq!(json["findings"].as_array().unwrap().len(), 100);
@@ -114,7 +109,7 @@ fn binary_and_oversize_files_are_skipped_and_counted() {
     write(dir.path(), "blob.bin", &binary);
     write(dir.path(), "big.txt", format!("{}\ntoken = {}\n", "x".repeat(4096), f.github_pat()));
     write(dir.path(), "small.txt", "nothing\n");
-    let (code, out, err) = stdout_of(&["scan", "--format", "json", "--max-file-size", "1K"], dir.path());
+    let (code, out, err) = run(dir.path(), &["scan", "--format", "json", "--max-file-size", "1K"]);
     assert_eq!(code, 0, "{err}");
     let json: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(json["stats"]["skipped_binary"], 1);
@@ -131,7 +126,7 @@ fn invalid_utf8_is_scanned_without_panicking() {
     content.extend_from_slice(format!("key = \"{}\"\n", Fake::new(5).github_pat()).as_bytes());
     content.extend_from_slice(b"\xc0\xaf");
     write(dir.path(), "weird.txt", &content);
-    let (code, out, err) = stdout_of(&["scan", "-q", "--format", "json"], dir.path());
+    let (code, out, err) = run(dir.path(), &["scan", "-q", "--format", "json"]);
     assert_eq!(code, 1, "{err}");
     let json: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(json["findings"][0]["line"], 2);
@@ -144,7 +139,7 @@ fn broken_symlinks_are_named_and_the_scan_goes_on() {
     write(dir.path(), "a.txt", format!("t = {}\n", Fake::new(1).github_pat()));
     std::os::unix::fs::symlink("does-not-exist", dir.path().join("dangling")).unwrap();
     std::os::unix::fs::symlink("/etc/hostname", dir.path().join("outside")).unwrap();
-    let (code, _, err) = stdout_of(&["scan"], dir.path());
+    let (code, _, err) = run(dir.path(), &["scan"]);
     assert_eq!(code, 1);
     assert!(err.contains("dangling: broken symlink (to does-not-exist)"), "{err}");
     assert!(err.contains("outside: symlink to outside the scanned tree, not followed"), "{err}");
@@ -301,7 +296,7 @@ fn inline_markers_of_keytrail_gitleaks_and_detect_secrets_suppress_their_line() 
         keys[0], keys[1], keys[2], keys[3], keys[4], keys[5]
     );
     write(dir.path(), "settings.py", text);
-    let (code, out, _) = stdout_of(&["scan", "-q", "--format", "json"], dir.path());
+    let (code, out, _) = run(dir.path(), &["scan", "-q", "--format", "json"]);
     assert_eq!(code, 1);
     let json: serde_json::Value = serde_json::from_str(&out).unwrap();
     let lines: Vec<u64> = json["findings"].as_array().unwrap().iter().map(|f| f["line"].as_u64().unwrap()).collect();
@@ -321,7 +316,7 @@ fn keytrailignore_drops_findings_by_fingerprint_and_optional_path_glob() {
         ".keytrailignore",
         format!("# judged harmless\n{} tests/**   # the test fixture only\n{}\n", fp(&shared), fp(&other)),
     );
-    let (code, out, _) = stdout_of(&["scan", "-q", "--format", "json"], dir.path());
+    let (code, out, _) = run(dir.path(), &["scan", "-q", "--format", "json"]);
     assert_eq!(code, 1);
     let json: serde_json::Value = serde_json::from_str(&out).unwrap();
     let found: Vec<(String, u64)> = json["findings"]
@@ -334,7 +329,7 @@ fn keytrailignore_drops_findings_by_fingerprint_and_optional_path_glob() {
     assert_eq!(json["stats"]["ignored"], 2);
 
     write(dir.path(), ".keytrailignore", "kt1:nothex\n");
-    let (code, _, err) = stdout_of(&["scan", "-q"], dir.path());
+    let (code, _, err) = run(dir.path(), &["scan", "-q"]);
     assert_eq!(code, 2);
     assert!(err.contains(".keytrailignore:1:"), "{err}");
 }

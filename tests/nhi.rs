@@ -6,7 +6,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use common::{commit_all, keytrail, repo, write, Fake};
+use common::{commit_all, repo, run, write, Fake};
 use keytrail::finding::fingerprint;
 use serde_json::Value;
 
@@ -99,11 +99,6 @@ status = "active"
     );
     write(d, INVENTORY, inventory);
     Fixture { dir, pat, key_id }
-}
-
-fn run(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = keytrail().args(args).current_dir(dir).output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
 }
 
 fn scan(dir: &Path, format: &str) -> Value {

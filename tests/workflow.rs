@@ -1,12 +1,7 @@
 //! keytrail where people meet it: git hooks, extra reports, Markdown links, baselines, settings.
 mod common;
 
-use common::{commit_all, findings, git, keytrail, repo, scan_json, write, Fake};
-
-fn run(dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
-    let out = keytrail().args(args).current_dir(dir).output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
-}
+use common::{commit_all, findings, git, keytrail, repo, run, scan_json, write, Fake};
 
 #[test]
 fn a_blocked_commit_names_file_line_kind_and_the_three_ways_out() {

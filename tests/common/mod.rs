@@ -82,6 +82,12 @@ pub fn keytrail() -> Command {
     cmd
 }
 
+/// Runs keytrail in `dir`: exit status (-1 if killed), stdout and stderr.
+pub fn run(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = keytrail().args(args).current_dir(dir).output().unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+}
+
 pub fn write(dir: &Path, rel: &str, content: impl AsRef<[u8]>) {
     let path = dir.join(rel);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
