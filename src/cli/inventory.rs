@@ -1,6 +1,5 @@
 //! `keytrail inventory sync | check | export`: the lifecycle inventory against what a scan found.
-use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -13,7 +12,7 @@ use keytrail::nhi::{Governance, Identity};
 use keytrail::report::markdown::cell;
 
 use super::scan::{scan_and_assess, Scanned};
-use super::{write_stdout, ScanArgs, Status};
+use super::{write_output, write_stdout, ScanArgs, Status};
 
 #[derive(Subcommand)]
 pub enum InventoryCommand {
@@ -332,16 +331,7 @@ fn write_export(rows: &[Row], format: ExportFormat, out: &mut dyn Write) -> io::
 fn export(scan: &InventoryScan, format: ExportFormat, output: Option<PathBuf>) -> anyhow::Result<Status> {
     let scanned = scan.scan()?;
     let rows = rows(&scanned);
-    match output {
-        Some(path) => {
-            let file = File::create(&path).with_context(|| format!("cannot write {}", path.display()))?;
-            let mut w = BufWriter::new(file);
-            write_export(&rows, format, &mut w)
-                .and_then(|_| w.flush())
-                .with_context(|| format!("cannot write {}", path.display()))?;
-        }
-        None => write_stdout(|out| write_export(&rows, format, out)).context("cannot write to standard output")?,
-    }
+    write_output(output.as_deref(), |out| write_export(&rows, format, out))?;
     Ok(Status::Clean)
 }
 

@@ -4,10 +4,12 @@ mod progress;
 mod rules;
 mod scan;
 
+use std::fs::File;
 use std::io::{self, IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use keytrail::report::Format;
@@ -290,6 +292,21 @@ pub fn write_stdout(f: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Res
     match result {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
         other => other,
+    }
+}
+
+/// Writes to `path` through a buffer; an error names the file.
+pub fn write_file(path: &Path, f: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> anyhow::Result<()> {
+    let file = File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
+    let mut w = io::BufWriter::new(file);
+    f(&mut w).and_then(|_| w.flush()).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Writes to the `-o FILE` a command was given, else to stdout.
+pub fn write_output(output: Option<&Path>, f: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> anyhow::Result<()> {
+    match output {
+        Some(path) => write_file(path, f),
+        None => write_stdout(f).context("cannot write to standard output"),
     }
 }
 

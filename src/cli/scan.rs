@@ -1,5 +1,4 @@
-use std::fs::File;
-use std::io::{self, BufWriter, IsTerminal, Write};
+use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -20,7 +19,7 @@ use keytrail::source::history::Selection;
 use keytrail::suppress::IgnoreList;
 
 use super::progress::ProgressLine;
-use super::{stdout_is_terminal, write_stdout, ScanArgs, Status};
+use super::{stdout_is_terminal, write_file, write_output, ScanArgs, Status};
 
 /// The inventory file read by default, relative to the first scanned directory.
 pub const DEFAULT_INVENTORY: &str = ".keytrail/inventory.toml";
@@ -157,14 +156,10 @@ pub fn run(args: ScanArgs, selection: Option<Selection>) -> anyhow::Result<Statu
         head_commit: args.link_base.as_ref().and_then(|_| head_commit(&first_root)),
         link_base: args.link_base.clone(),
     };
-    match &args.output {
-        Some(path) => write_report(&report, &ctx, args.format, path)?,
-        None => write_stdout(|out| args.format.emitter().emit(&report, &ctx, out))
-            .context("cannot write to standard output")?,
-    }
+    write_output(args.output.as_deref(), |out| args.format.emitter().emit(&report, &ctx, out))?;
     ctx.color = false;
     for (format, path) in &args.report {
-        write_report(&report, &ctx, *format, path)?;
+        write_file(path, |out| format.emitter().emit(&report, &ctx, out))?;
     }
 
     if !args.quiet {
@@ -175,16 +170,6 @@ pub fn run(args: ScanArgs, selection: Option<Selection>) -> anyhow::Result<Statu
         }
     }
     Ok(status(&report))
-}
-
-fn write_report(report: &Report, ctx: &EmitContext<'_>, format: Format, path: &Path) -> anyhow::Result<()> {
-    let file = File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
-    let mut w = BufWriter::new(file);
-    format
-        .emitter()
-        .emit(report, ctx, &mut w)
-        .and_then(|_| w.flush())
-        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// The commit HEAD points at in the repository holding `root`, for links to working-tree files.
@@ -393,10 +378,7 @@ pub fn write_baseline(
     args.no_history = no_history;
     let Scanned { report, .. } = scan_and_assess(&args, None)?;
     let text = keytrail::baseline::render(&report.findings);
-    match &output {
-        Some(file) => std::fs::write(file, &text).with_context(|| format!("cannot write {}", file.display()))?,
-        None => write_stdout(|out| out.write_all(text.as_bytes())).context("cannot write to standard output")?,
-    }
+    write_output(output.as_deref(), |out| out.write_all(text.as_bytes()))?;
     let entries =
         report.findings.iter().map(|f| (&f.path, &f.fingerprint)).collect::<std::collections::HashSet<_>>().len();
     eprintln!(
