@@ -97,7 +97,7 @@ pub struct ValueAllowlist {
 }
 
 impl ValueAllowlist {
-    pub fn new(values: &[String], stopwords: &[String]) -> Result<ValueAllowlist, regex::Error> {
+    pub fn new(values: &[&str], stopwords: &[String]) -> Result<ValueAllowlist, regex::Error> {
         let values = if values.is_empty() {
             None
         } else {
@@ -112,10 +112,6 @@ impl ValueAllowlist {
         let stopwords =
             stopwords.iter().filter(|w| !w.is_empty()).map(|w| w.to_ascii_lowercase().into_bytes()).collect();
         Ok(ValueAllowlist { values, stopwords, dropped: AtomicU64::new(0) })
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.values.is_none() && self.stopwords.is_empty()
     }
 
     /// Whether `secret` is allowlisted; counts it when it is.
@@ -143,9 +139,9 @@ pub struct Config {
     /// Where the settings came from, if anywhere.
     pub source: Option<PathBuf>,
     pub allow_paths: Option<GlobSet>,
-    /// Regexes and stopwords as written, for the matcher to compile into a [`ValueAllowlist`].
-    pub allow_values: Vec<String>,
-    pub stopwords: Vec<String>,
+    /// Secrets never reported (`[allowlist] values` and `stopwords`), compiled; the matcher takes
+    /// it with [`Config::take_value_allowlist`].
+    pub value_allowlist: ValueAllowlist,
     pub max_file_size: Option<u64>,
     /// Inventory files, resolved against the settings file's folder.
     pub inventory: Vec<PathBuf>,
@@ -212,11 +208,17 @@ impl Config {
                 message: e.to_string(),
             })?)
         };
-        for v in &raw.allowlist.values {
-            build_regex(v.get_ref()).map_err(|e| {
-                error(v.span().start, format!("allowlist value regex `{}` is invalid: {e}", v.get_ref()))
-            })?;
-        }
+        let patterns: Vec<&str> = raw.allowlist.values.iter().map(|v| v.get_ref().as_str()).collect();
+        let value_allowlist = ValueAllowlist::new(&patterns, &raw.allowlist.stopwords).map_err(|set_error| {
+            // The set's error does not say which pattern; compiling them one by one finds its line.
+            for v in &raw.allowlist.values {
+                if let Err(e) = build_regex(v.get_ref()) {
+                    return error(v.span().start, format!("allowlist value regex `{}` is invalid: {e}", v.get_ref()));
+                }
+            }
+            let start = raw.allowlist.values.first().map_or(0, |v| v.span().start);
+            error(start, format!("allowlist values together are too large: {set_error}"))
+        })?;
         let max_file_size = match raw.max_file_size {
             None => None,
             Some(s) => Some(match s.get_ref() {
@@ -244,8 +246,7 @@ impl Config {
         Ok(Config {
             source: Some(path.to_path_buf()),
             allow_paths,
-            allow_values: raw.allowlist.values.into_iter().map(|v| v.into_inner()).collect(),
-            stopwords: raw.allowlist.stopwords,
+            value_allowlist,
             max_file_size,
             inventory,
             disabled_rules,
@@ -291,9 +292,9 @@ impl Config {
         Ok(RuleSet::from_rules(rules))
     }
 
-    /// The value allowlist the matcher applies (regexes were checked when the file was read).
-    pub fn value_allowlist(&self) -> ValueAllowlist {
-        ValueAllowlist::new(&self.allow_values, &self.stopwords).unwrap_or_default()
+    /// The value allowlist, for the matcher to own (it counts what it drops across threads).
+    pub fn take_value_allowlist(&mut self) -> ValueAllowlist {
+        std::mem::take(&mut self.value_allowlist)
     }
 }
 
@@ -365,7 +366,7 @@ mod tests {
 
     #[test]
     fn settings_are_read() {
-        let c = parse(
+        let mut c = parse(
             "max_file_size = 2048\ninventory = [\"a.toml\", \"b/c.toml\"]\ndisable_rules = [\"x\"]\n\
              [allowlist]\nvalues = ['^EXAMPLE']\nstopwords = [\"Dummy\"]\n",
         )
@@ -373,7 +374,7 @@ mod tests {
         assert_eq!(c.max_file_size, Some(2048));
         assert_eq!(c.inventory, vec![PathBuf::from("dir/a.toml"), PathBuf::from("dir/b/c.toml")]);
         assert_eq!(c.disabled_rules, vec![("x".to_string(), 3)]);
-        let allow = c.value_allowlist();
+        let allow = c.take_value_allowlist();
         assert!(allow.allows(b"EXAMPLE123"));
         assert!(allow.allows(b"abcDUMMYdef"));
         assert!(!allow.allows(b"abc123"));

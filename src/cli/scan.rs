@@ -55,9 +55,9 @@ pub fn scan_and_assess(args: &ScanArgs, selection: Option<Selection>) -> anyhow:
         );
     let started = Instant::now();
     let first_root = args.paths.first().cloned().unwrap_or_else(|| ".".into());
-    let config = Config::discover(args.config.as_deref(), &first_root)?;
+    let mut config = Config::discover(args.config.as_deref(), &first_root)?;
     let builtin = RuleSet::builtin().context("the built-in rules are invalid")?;
-    let matcher = Matcher::new(config.rule_set(builtin)?)?.with_allowlist(config.value_allowlist());
+    let matcher = Matcher::new(config.rule_set(builtin)?)?.with_allowlist(config.take_value_allowlist());
     let max_file_size = args.max_file_size.or(config.max_file_size).unwrap_or(DEFAULT_MAX_FILE_SIZE);
     let root_dir = settings_dir(&first_root);
     let default_inventory = root_dir.join(DEFAULT_INVENTORY);

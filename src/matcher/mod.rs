@@ -239,7 +239,7 @@ impl Matcher {
             {
                 continue;
             }
-            if !self.allowlist.is_empty() && self.allowlist.allows(secret) {
+            if self.allowlist.allows(secret) {
                 continue;
             }
             let ent = entropy::shannon(secret);
