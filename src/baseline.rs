@@ -4,7 +4,7 @@
 //! leave it valid, and no secret, so the file can be committed. Entries are sorted and written one
 //! per line with a trailing comma, so regenerating an unchanged repository gives the same bytes
 //! and two branches that each add entries rarely touch the same lines.
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use std::path::{Path, PathBuf};
 
@@ -43,7 +43,8 @@ struct RawEntry {
 
 #[derive(Debug, Default)]
 pub struct Baseline {
-    entries: BTreeSet<(String, String)>,
+    /// Fingerprint → the paths it is accepted at.
+    entries: HashMap<String, HashSet<String>>,
 }
 
 impl Baseline {
@@ -70,20 +71,20 @@ impl Baseline {
                 ),
             ));
         }
-        let mut entries = BTreeSet::new();
+        let mut entries: HashMap<String, HashSet<String>> = HashMap::new();
         for e in raw.findings {
             let start = e.span().start;
             let e = e.into_inner();
             if !crate::nhi::inventory::is_fingerprint(&e.fingerprint) {
                 return Err(invalid(start, format!("`{}` is not a keytrail fingerprint (kt1:…)", e.fingerprint)));
             }
-            entries.insert((e.fingerprint, e.path));
+            entries.entry(e.fingerprint).or_default().insert(e.path);
         }
         Ok(Baseline { entries })
     }
 
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.entries.values().map(HashSet::len).sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -96,9 +97,7 @@ impl Baseline {
     }
 
     pub fn contains_at(&self, fingerprint: &str, path: &str) -> bool {
-        // A BTreeSet of owned pairs cannot be probed with borrowed strs; this runs once per
-        // finding, which is cheap next to finding it.
-        self.entries.contains(&(fingerprint.to_string(), path.to_string()))
+        self.entries.get(fingerprint).is_some_and(|paths| paths.contains(path))
     }
 }
 
@@ -110,7 +109,7 @@ pub fn render(findings: &[Finding]) -> String {
 /// The baseline file for `(path, fingerprint, rule)` entries: one line per distinct path and
 /// fingerprint (the first rule named wins), sorted by path, then fingerprint.
 pub fn render_entries<'a>(entries: impl IntoIterator<Item = (&'a str, &'a str, &'a str)>) -> String {
-    let mut rows: std::collections::BTreeMap<(&str, &str), &str> = std::collections::BTreeMap::new();
+    let mut rows: BTreeMap<(&str, &str), &str> = BTreeMap::new();
     for (path, fingerprint, rule) in entries {
         rows.entry((path, fingerprint)).or_insert(rule);
     }
