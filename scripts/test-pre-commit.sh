@@ -35,7 +35,8 @@ PY_PINS=(
 )
 
 prog=test-pre-commit
-die_setup() { printf '%s: setup: %s\n' "$prog" "$*" >&2; exit 2; }
+# shellcheck source=scripts/ci-lib.sh
+. "$(dirname "$0")/ci-lib.sh" || exit 2
 
 if [ $# -gt 0 ]; then
   sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2
@@ -54,7 +55,6 @@ unset GIT_DIR GIT_WORK_TREE GIT_INDEX_FILE GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OB
   GIT_COMMON_DIR GIT_PREFIX SKIP PRE_COMMIT PRE_COMMIT_FROM_REF PRE_COMMIT_TO_REF \
   PRE_COMMIT_REMOTE_NAME PRE_COMMIT_LOCAL_BRANCH
 
-cache_root=${KEYTRAIL_CI_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/keytrail-ci}
 pins_sum=$(printf '%s\n' "${PY_PINS[@]}" | cksum | cut -d' ' -f1)
 dir=$cache_root/pre-commit-$PC_VERSION-$pins_sum
 venv_py=$dir/venv/bin/python
@@ -65,11 +65,7 @@ install_pre_commit() {
   command -v "$py" >/dev/null || die_setup "$py not found (Python 3.9+ is needed for pre-commit $PC_VERSION)"
   rm -rf "$dir" && mkdir -p "$dir" || die_setup "cannot create cache directory $dir"
   printf '%s: installing pre-commit %s into %s (first use)\n' "$prog" "$PC_VERSION" "$dir" >&2
-  "$py" -m venv "$dir/venv" >>"$log" 2>&1 \
-    || die_setup "$py -m venv failed (on Debian's own python3: apt-get install python3-venv); see $log"
-  "$venv_py" -m pip install --quiet --disable-pip-version-check --no-input --no-cache-dir \
-    --only-binary=:all: "${PY_PINS[@]}" >>"$log" 2>&1 \
-    || { tail -n 25 "$log" | sed 's/^/  /' >&2; die_setup "pip install of pre-commit failed"; }
+  venv_install_wheels "$py" "$dir/venv" "${PY_PINS[@]}" || install_fail "pip install of pre-commit failed"
   "$pre_commit" --version 2>>"$log" | grep -qx "pre-commit $PC_VERSION" \
     || die_setup "the installed pre-commit does not report version $PC_VERSION; see $log"
   # Written last: a cache without it is a half-finished install and is redone.
@@ -77,13 +73,9 @@ install_pre_commit() {
   printf '%s: installed in %ss\n' "$prog" "$((SECONDS - started))" >&2
 }
 
-mkdir -p "$cache_root" 2>/dev/null || die_setup "cannot create cache directory $cache_root"
 # Held for the whole run: a second run sharing the cache would otherwise replace the hook
 # environment and the source snapshot under this one.
-if command -v flock >/dev/null; then
-  exec 9>"$cache_root/.lock-pre-commit" || die_setup "cannot open $cache_root/.lock-pre-commit"
-  flock 9 || die_setup "cannot lock $cache_root/.lock-pre-commit"
-fi
+lock_cache .lock-pre-commit
 if [ ! -f "$dir/installed" ] || [ ! -x "$pre_commit" ]; then
   install_pre_commit
 fi

@@ -45,7 +45,8 @@ PY_PINS=(
 )
 
 prog=validate-actions
-die_setup() { printf '%s: setup: %s\n' "$prog" "$*" >&2; exit 2; }
+# shellcheck source=scripts/ci-lib.sh
+. "$(dirname "$0")/ci-lib.sh" || exit 2
 
 if [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
   sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' >&2
@@ -60,7 +61,6 @@ if [ $# -eq 0 ]; then
   done
 fi
 
-cache_root=${KEYTRAIL_CI_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/keytrail-ci}
 pins_sum=$(printf '%s\n' "${VALIDATOR_PKGS[@]}" "${PY_PINS[@]}" | cksum | cut -d' ' -f1)
 dir=$cache_root/actions-$pins_sum
 validator=$dir/npm/node_modules/@action-validator/cli/cli.mjs
@@ -75,43 +75,25 @@ install_tools() {
   mkdir -p "$dir" || die_setup "cannot create cache directory $dir"
   printf '%s: installing validators into %s (first use)\n' "$prog" "$dir" >&2
 
-  fail() {
-    printf '%s: setup: %s; last lines of %s:\n' "$prog" "$1" "$log" >&2
-    tail -n 25 "$log" | sed 's/^/  /' >&2
-    exit 2
-  }
-
   # No install scripts run: the validator is JavaScript and WebAssembly, with nothing to build.
-  npm install --prefix "$dir/npm" --cache "$dir/npm-cache" --no-audit --no-fund \
-    --no-update-notifier --ignore-scripts --save-exact --loglevel=error \
-    "${VALIDATOR_PKGS[@]}" >>"$log" 2>&1 || fail "npm install of action-validator failed"
-  rm -rf "$dir/npm-cache"
-  [ -f "$validator" ] || fail "npm installed no $validator"
+  npm_install_exact "$dir" "${VALIDATOR_PKGS[@]}" || install_fail "npm install of action-validator failed"
+  [ -f "$validator" ] || install_fail "npm installed no $validator"
   # Prints its usage and exits 0: proof that node can load it and its WebAssembly.
-  node "$validator" --help >>"$log" 2>&1 || fail "action-validator does not start with $(node --version)"
+  node "$validator" --help >>"$log" 2>&1 || install_fail "action-validator does not start with $(node --version)"
 
-  "$py" -m venv "$dir/venv" >>"$log" 2>&1 \
-    || fail "$py -m venv failed (on Debian's own python3: apt-get install python3-venv)"
-  # Binary wheels only: a source build of rpds-py or regress would need a Rust toolchain and minutes.
-  "$dir/venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input --no-cache-dir \
-    --only-binary=:all: "${PY_PINS[@]}" >>"$log" 2>&1 || fail "pip install of check-jsonschema failed"
-  "$check_jsonschema" --version >>"$log" 2>&1 || fail "check-jsonschema does not start"
+  venv_install_wheels "$py" "$dir/venv" "${PY_PINS[@]}" || install_fail "pip install of check-jsonschema failed"
+  "$check_jsonschema" --version >>"$log" 2>&1 || install_fail "check-jsonschema does not start"
   # Written last: a cache without it is a half-finished install and is redone.
-  printf '%s\n' "${VALIDATOR_PKGS[@]}" "${PY_PINS[@]}" >"$dir/installed" || fail "cannot write to $dir"
+  printf '%s\n' "${VALIDATOR_PKGS[@]}" "${PY_PINS[@]}" >"$dir/installed" || install_fail "cannot write to $dir"
   printf '%s: installed in %ss (%s)\n' "$prog" "$((SECONDS - started))" \
     "$(du -sh "$dir" 2>/dev/null | cut -f1)" >&2
 }
 
-mkdir -p "$cache_root" 2>/dev/null || die_setup "cannot create cache directory $cache_root"
-# Two CI jobs sharing a cache must not install over each other.
-if command -v flock >/dev/null; then
-  exec 9>"$cache_root/.lock" || die_setup "cannot open $cache_root/.lock"
-  flock 9 || die_setup "cannot lock $cache_root/.lock"
-fi
+lock_cache .lock
 if [ ! -f "$dir/installed" ] || [ ! -f "$validator" ] || [ ! -x "$check_jsonschema" ]; then
   (install_tools) || exit 2
 fi
-if command -v flock >/dev/null; then exec 9>&-; fi
+unlock_cache
 command -v node >/dev/null || die_setup "node not found (Node.js 18+ runs action-validator)"
 
 tmp=$(mktemp -d) || die_setup "mktemp failed"

