@@ -1,4 +1,4 @@
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
@@ -32,12 +32,11 @@ fn render(report: &Report, ctx: &EmitContext<'_>) -> String {
     let identities = &report.identities;
     // A key id and its secret are two identities with one identifier; the reader wants it once.
     let unmanaged_count = identities.iter().filter(|i| i.governance == Governance::Unmanaged).count();
-    let mut unmanaged: Vec<&Identity> = Vec::new();
-    for i in identities.iter().filter(|i| i.governance == Governance::Unmanaged) {
-        if !unmanaged.iter().any(|u| u.identifier == i.identifier) {
-            unmanaged.push(i);
-        }
-    }
+    let mut seen = HashSet::new();
+    let unmanaged: Vec<&Identity> = identities
+        .iter()
+        .filter(|i| i.governance == Governance::Unmanaged && seen.insert(i.identifier.as_str()))
+        .collect();
     let _ = writeln!(md, "## keytrail\n");
     let _ = writeln!(md, "{}\n", scanned_line(report));
     if findings.is_empty() {
