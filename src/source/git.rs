@@ -55,8 +55,11 @@ pub type BlobFindings = HashMap<Oid, Vec<Finding>>;
 /// What matching one blob gave.
 pub enum BlobScan {
     Findings(Vec<Finding>),
-    /// Not read: larger than the size limit (its size in bytes).
-    TooLarge(u64),
+    /// Not read: larger than the size limit (its size as its header gives it, and the limit).
+    TooLarge {
+        size: u64,
+        limit: u64,
+    },
 }
 
 /// Everything a full history read learned about the repository's blobs.
@@ -65,12 +68,14 @@ pub struct HistoryBlobs {
     pub findings: BlobFindings,
     /// Blobs passed over for size, with their sizes.
     pub too_large: HashMap<Oid, u64>,
+    /// The size limit they were over.
+    pub limit: u64,
 }
 
 impl HistoryBlobs {
     pub fn scan(&self, oid: Oid) -> BlobScan {
         match self.too_large.get(&oid) {
-            Some(&size) => BlobScan::TooLarge(size),
+            Some(&size) => BlobScan::TooLarge { size, limit: self.limit },
             None => BlobScan::Findings(self.findings.get(&oid).cloned().unwrap_or_default()),
         }
     }
@@ -96,7 +101,13 @@ impl GitOptions {
 
 /// Opens the repository that `path` is in (a work tree, a subfolder of one, or a bare repository).
 pub fn open(path: &Path) -> Option<Repository> {
-    Repository::discover(path).ok()
+    open_or_why(path).ok()
+}
+
+/// Like [`open`], with why a repository cannot be opened (a `.git` file pointing nowhere, an
+/// unsupported format version or extension).
+pub fn open_or_why(path: &Path) -> Result<Repository, String> {
+    Repository::discover(path).map_err(|e| e.message().to_string())
 }
 
 /// Reads every blob of the repository once, in pack order, and matches it.
@@ -107,9 +118,13 @@ pub fn scan_all_blobs(
     report: &mut Report,
 ) -> Result<HistoryBlobs, GitError> {
     match crate::source::pack::scan_objects(repo, matcher, opts) {
-        Ok((blobs, stats)) => {
-            report.stats.add(&stats);
-            Ok(blobs)
+        Ok(scan) => {
+            report.stats.add(&scan.stats);
+            let path = repo.path().display().to_string();
+            for message in scan.errors {
+                report.errors.push(Notice { path: path.clone(), message });
+            }
+            Ok(scan.blobs)
         }
         // Whatever the in-process reader cannot read completely, `cat-file` reads and names.
         Err(_) => scan_all_blobs_with_cat_file(repo, matcher, opts, report),
@@ -190,7 +205,11 @@ fn scan_all_blobs_with_cat_file(
         });
     }
     report.stats.add(&stats);
-    Ok(HistoryBlobs { findings: results.into_inner().unwrap_or_else(|p| p.into_inner()), too_large })
+    Ok(HistoryBlobs {
+        findings: results.into_inner().unwrap_or_else(|p| p.into_inner()),
+        too_large,
+        limit: opts.max_blob_size,
+    })
 }
 
 /// Blobs go to the matchers in batches: one channel message per blob cost more in wake-ups
@@ -212,6 +231,9 @@ fn enlarge_pipe(stdout: &std::process::ChildStdout) {
 #[cfg(not(target_os = "linux"))]
 fn enlarge_pipe(_stdout: &std::process::ChildStdout) {}
 
+/// The longest `<oid> <type> <size>` line `cat-file` writes (a SHA-256 id, a type, a size).
+const HEADER_MAX: u64 = 256;
+
 /// Parses `<oid> <type> <size>\n<content>\n` records, sending blobs to the matchers.
 fn read_stream(
     stdout: impl Read,
@@ -229,12 +251,17 @@ fn read_stream(
     let mut batch_bytes = 0usize;
     loop {
         header.clear();
-        let n = reader.read_until(b'\n', &mut header).map_err(|e| bad(e.to_string()))?;
+        // Bounded: after an object longer than its header said, what follows is content, not a
+        // header, and may have no line break for gigabytes.
+        let n = (&mut reader).take(HEADER_MAX).read_until(b'\n', &mut header).map_err(|e| bad(e.to_string()))?;
         if n == 0 {
             if !batch.is_empty() {
                 let _ = tx.send(batch);
             }
             return Ok(());
+        }
+        if header.last() != Some(&b'\n') {
+            return Err(bad(format!("unterminated header {:?}", String::from_utf8_lossy(&header[..n.min(80)]))));
         }
         let line = String::from_utf8_lossy(&header);
         // cat-file reports an object it cannot read as `<oid> missing` and goes on; so do we.
@@ -269,6 +296,9 @@ fn read_stream(
         }
         let mut nl = [0u8; 1];
         reader.read_exact(&mut nl).map_err(|e| bad(e.to_string()))?;
+        if nl[0] != b'\n' {
+            return Err(bad(format!("object {oid} is longer than its header says ({size} bytes)")));
+        }
     }
 }
 
@@ -287,14 +317,23 @@ struct Change {
     new: Option<Oid>,
 }
 
-/// Collects blob changes between two trees, skipping identical subtrees.
+/// A subtree that could not be read while diffing: its path, its id and why.
+struct Unreadable {
+    path: Vec<u8>,
+    id: Oid,
+    message: String,
+}
+
+/// Collects blob changes between two trees, skipping identical subtrees. A subtree that cannot be
+/// read is recorded in `unreadable` and passed over, so one damaged tree costs only its own files.
 fn diff_trees(
     repo: &Repository,
     old: Option<&Tree>,
     new: Option<&Tree>,
     prefix: &[u8],
     out: &mut Vec<Change>,
-) -> Result<(), git2::Error> {
+    unreadable: &mut Vec<Unreadable>,
+) {
     let mut old_entries: HashMap<Vec<u8>, (Oid, Option<ObjectType>)> = HashMap::new();
     if let Some(t) = old {
         for e in t.iter() {
@@ -309,6 +348,13 @@ fn diff_trees(
         p.extend_from_slice(name);
         p
     };
+    let subtree = |id: Oid, path: &[u8], unreadable: &mut Vec<Unreadable>| match repo.find_tree(id) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            unreadable.push(Unreadable { path: path.to_vec(), id, message: e.message().to_string() });
+            None
+        }
+    };
     if let Some(t) = new {
         for e in t.iter() {
             let name = e.name_bytes();
@@ -322,9 +368,10 @@ fn diff_trees(
             match e.kind() {
                 Some(ObjectType::Blob) => out.push(Change { path: path.clone(), old: old_blob, new: Some(e.id()) }),
                 Some(ObjectType::Tree) => {
-                    let sub = repo.find_tree(e.id())?;
-                    let old_sub = old_tree.map(|id| repo.find_tree(id)).transpose()?;
-                    diff_trees(repo, old_sub.as_ref(), Some(&sub), &path, out)?;
+                    if let Some(sub) = subtree(e.id(), &path, unreadable) {
+                        let old_sub = old_tree.and_then(|id| subtree(id, &path, unreadable));
+                        diff_trees(repo, old_sub.as_ref(), Some(&sub), &path, out, unreadable);
+                    }
                 }
                 _ => {}
             }
@@ -334,9 +381,8 @@ fn diff_trees(
                 }
             }
             if e.kind() != Some(ObjectType::Tree) {
-                if let Some(ot) = old_tree {
-                    let old_sub = repo.find_tree(ot)?;
-                    diff_trees(repo, Some(&old_sub), None, &path, out)?;
+                if let Some(old_sub) = old_tree.and_then(|id| subtree(id, &path, unreadable)) {
+                    diff_trees(repo, Some(&old_sub), None, &path, out, unreadable);
                 }
             }
         }
@@ -346,48 +392,194 @@ fn diff_trees(
         match kind {
             Some(ObjectType::Blob) => out.push(Change { path, old: Some(id), new: None }),
             Some(ObjectType::Tree) => {
-                let sub = repo.find_tree(id)?;
-                diff_trees(repo, Some(&sub), None, &path, out)?;
+                if let Some(sub) = subtree(id, &path, unreadable) {
+                    diff_trees(repo, Some(&sub), None, &path, out, unreadable);
+                }
             }
             _ => {}
         }
     }
-    Ok(())
 }
 
-/// Every commit reachable from any ref (and HEAD), parents before children. A ref whose target
-/// cannot be read is named in `broken` and left out; the other refs are still walked.
-pub fn all_commits(repo: &Repository, broken: &mut Vec<String>) -> Result<Vec<Oid>, git2::Error> {
-    let mut walk = repo.revwalk()?;
-    walk.set_sorting(Sort::TOPOLOGICAL | Sort::REVERSE)?;
-    let mut pushed = false;
-    if let Ok(c) = repo.head().and_then(|h| h.peel_to_commit()) {
-        walk.push(c.id())?;
-        pushed = true;
-    }
-    for r in repo.references()?.flatten() {
-        match r.peel_to_commit() {
-            Ok(c) => {
-                // A commit whose history is damaged would abort the whole walk: check it first.
-                if let Err(e) = walk.push(c.id()) {
-                    broken.push(format!("{}: {}", String::from_utf8_lossy(r.name_bytes()), e.message()));
-                    continue;
-                }
-                pushed = true;
+/// What walking every ref found.
+#[derive(Debug, Default)]
+pub struct Walk {
+    /// Every commit reachable from a ref or HEAD, parents before children, each once.
+    pub commits: Vec<Oid>,
+    /// Damage, which leaves the scan incomplete: a ref or a commit that cannot be read.
+    pub errors: Vec<String>,
+    /// What is unusual but not damage: HEAD on a branch with no commit while other refs exist,
+    /// a symbolic ref to a ref that does not exist.
+    pub notes: Vec<String>,
+}
+
+/// Where one ref leads.
+enum Tip {
+    Commit(Oid),
+    /// A tag of a tree or a blob: nothing to walk, nothing wrong.
+    NotACommit,
+    /// A symbolic ref to a ref that does not exist (a note).
+    Dangling(String),
+    /// A ref that cannot be followed (an error).
+    Broken(String),
+}
+
+fn tip_of(r: &git2::Reference<'_>, name: &str) -> Tip {
+    // Resolving looks a ref up again by name: for a direct ref (nearly all of them) that is a
+    // second lookup of what is already at hand.
+    let looked_up;
+    let resolved = match r.kind() {
+        Some(git2::ReferenceType::Direct) => r,
+        _ => match r.resolve() {
+            Ok(x) => {
+                looked_up = x;
+                &looked_up
             }
-            // Tags of trees or blobs legitimately peel to no commit; a missing target is damage.
             Err(e) if e.code() == git2::ErrorCode::NotFound => {
-                let target = r.target().map(|t| t.to_string()).unwrap_or_default();
-                broken
-                    .push(format!("{} points to {target}, which is missing", String::from_utf8_lossy(r.name_bytes())));
+                let to = r.symbolic_target_bytes().map(String::from_utf8_lossy).unwrap_or_default();
+                return Tip::Dangling(format!("{name} points to {to}, which does not exist"));
             }
-            Err(_) => {}
+            Err(e) => return Tip::Broken(format!("{name} cannot be resolved: {}", e.message())),
+        },
+    };
+    let Some(target) = resolved.target() else {
+        return Tip::Broken(format!("{name} resolves to no object"));
+    };
+    match resolved.peel(ObjectType::Any) {
+        Ok(o) if o.kind() == Some(ObjectType::Commit) => Tip::Commit(o.id()),
+        Ok(_) => Tip::NotACommit,
+        Err(e) if e.code() == git2::ErrorCode::NotFound => {
+            Tip::Broken(format!("{name} points to {target}, which is missing"))
+        }
+        Err(e) => Tip::Broken(format!("{name} points to {target}, which cannot be read: {}", e.message())),
+    }
+}
+
+/// Every commit reachable from any ref (and HEAD). A ref or commit that cannot be read is named
+/// and left out, and everything else is still walked.
+///
+/// git2's revwalk would stop at the first damaged commit, and yields no commit at all when
+/// grafts make the history a cycle; this walk cuts a cycle where it closes instead.
+pub fn all_commits(repo: &Repository) -> Walk {
+    let mut walk = Walk::default();
+    let mut tips = Vec::new();
+    let mut unborn_head = None;
+    match repo.find_reference("HEAD") {
+        Ok(head) => match tip_of(&head, "HEAD") {
+            Tip::Commit(c) => tips.push(c),
+            Tip::NotACommit => {}
+            Tip::Dangling(message) => unborn_head = Some(message),
+            Tip::Broken(message) => walk.errors.push(message),
+        },
+        Err(e) => walk.errors.push(format!("HEAD cannot be read: {}", e.message())),
+    }
+    let mut listed = HashSet::new();
+    match repo.references() {
+        Ok(refs) => {
+            for r in refs.flatten() {
+                let name = String::from_utf8_lossy(r.name_bytes()).into_owned();
+                match tip_of(&r, &format!("ref {name}")) {
+                    Tip::Commit(c) => tips.push(c),
+                    Tip::NotACommit => {}
+                    Tip::Dangling(message) => walk.notes.push(message),
+                    Tip::Broken(message) => walk.errors.push(message),
+                }
+                listed.insert(name);
+            }
+        }
+        Err(e) => walk.errors.push(format!("cannot list the refs: {}", e.message())),
+    }
+    unlisted_refs(repo, &listed, &mut walk.errors);
+    if let Some(message) = unborn_head.filter(|_| !listed.is_empty()) {
+        walk.notes.push(format!("{message} (a branch with no commit yet); every other ref is scanned"));
+    }
+    let shallow = shallow_commits(repo);
+    walk_commits(repo, &tips, &shallow, &mut walk);
+    walk
+}
+
+/// Loose ref files git2 does not list because it cannot parse them, each named in `errors`.
+fn unlisted_refs(repo: &Repository, listed: &HashSet<String>, errors: &mut Vec<String>) {
+    let mut pending = vec![(repo.commondir().join("refs"), "refs".to_string())];
+    while let Some((dir, name)) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for e in entries.flatten() {
+            let Some(file) = e.file_name().to_str().map(str::to_string) else { continue };
+            let full = format!("{name}/{file}");
+            match e.file_type() {
+                Ok(t) if t.is_dir() => pending.push((e.path(), full)),
+                Ok(t) if t.is_file() && !file.ends_with(".lock") && !listed.contains(&full) => {
+                    if let Err(err) = repo.find_reference(&full) {
+                        errors.push(format!("ref {full} cannot be read: {}", err.message()));
+                    }
+                }
+                _ => {}
+            }
         }
     }
-    if !pushed {
-        return Ok(Vec::new());
+}
+
+/// The commits a shallow clone has without their parents (`.git/shallow`).
+fn shallow_commits(repo: &Repository) -> HashSet<Oid> {
+    let Ok(text) = std::fs::read_to_string(repo.commondir().join("shallow")) else { return HashSet::new() };
+    text.lines().filter_map(|l| Oid::from_str(l.trim()).ok()).collect()
+}
+
+/// Adds every commit reachable from `tips` to `walk.commits`, parents before children (a
+/// depth-first walk, so no commit date is trusted), each once.
+fn walk_commits(repo: &Repository, tips: &[Oid], shallow: &HashSet<Oid>, walk: &mut Walk) {
+    // false while a commit is on the stack, true once it is done: a parent found on the stack
+    // closes a cycle and is not entered again.
+    let mut state: HashMap<Oid, bool> = HashMap::new();
+    let parents_of = |oid: Oid, child: Option<Oid>, errors: &mut Vec<String>| -> Option<Vec<Oid>> {
+        match repo.find_commit(oid) {
+            Ok(_) if shallow.contains(&oid) => Some(Vec::new()),
+            // Reversed, so that the first parent is walked first.
+            Ok(c) => Some(c.parent_ids().collect::<Vec<_>>().into_iter().rev().collect()),
+            Err(e) => {
+                let whose = child.map(|c| format!(" (a parent of {c})")).unwrap_or_default();
+                let what = if e.code() == git2::ErrorCode::NotFound {
+                    "is missing".to_string()
+                } else {
+                    format!("cannot be read: {}", e.message())
+                };
+                errors.push(format!("commit {oid}{whose} {what}; the history behind it is not scanned"));
+                None
+            }
+        }
+    };
+    for &tip in tips {
+        if state.contains_key(&tip) {
+            continue;
+        }
+        let Some(parents) = parents_of(tip, None, &mut walk.errors) else {
+            state.insert(tip, true);
+            continue;
+        };
+        state.insert(tip, false);
+        let mut stack = vec![(tip, parents)];
+        while let Some(top) = stack.last_mut() {
+            let child = top.0;
+            let Some(parent) = top.1.pop() else {
+                stack.pop();
+                state.insert(child, true);
+                walk.commits.push(child);
+                continue;
+            };
+            if state.contains_key(&parent) {
+                continue;
+            }
+            match parents_of(parent, Some(child), &mut walk.errors) {
+                Some(grandparents) => {
+                    state.insert(parent, false);
+                    stack.push((parent, grandparents));
+                }
+                None => {
+                    state.insert(parent, true);
+                }
+            }
+        }
     }
-    walk.collect()
 }
 
 /// Finds where each matched secret entered the history among `commits` (parents first).
@@ -401,28 +593,45 @@ pub fn introductions(
 ) -> Vec<Finding> {
     let mut findings_of = |oid: Oid| match scan_blob(oid) {
         BlobScan::Findings(f) => Ok(f),
-        BlobScan::TooLarge(size) => Err(size),
+        BlobScan::TooLarge { size, limit } => Err((size, limit)),
     };
     let repo_path = repo.path().to_path_buf();
     let mut out = Vec::new();
     let mut changes = Vec::new();
     let mut fps_cache: HashMap<Oid, HashSet<String>> = HashMap::new();
     let mut fingerprints =
-        |oid: Oid, findings_of: &mut dyn FnMut(Oid) -> Result<Vec<Finding>, u64>| -> HashSet<String> {
+        |oid: Oid, findings_of: &mut dyn FnMut(Oid) -> Result<Vec<Finding>, (u64, u64)>| -> HashSet<String> {
             fps_cache
                 .entry(oid)
                 .or_insert_with(|| findings_of(oid).unwrap_or_default().into_iter().map(|f| f.fingerprint).collect())
                 .clone()
         };
+    let mut unreadable = Vec::new();
+    let mut reported: HashSet<Oid> = HashSet::new();
     for &cid in commits {
         // A commit, its tree, its parents' trees, and what changed against the first parent.
         let read = repo.find_commit(cid).and_then(|commit| {
             let tree = commit.tree()?;
             let parents: Vec<Tree> = commit.parents().filter_map(|p| p.tree().ok()).collect();
             changes.clear();
-            diff_trees(repo, parents.first(), Some(&tree), b"", &mut changes)?;
+            diff_trees(repo, parents.first(), Some(&tree), b"", &mut changes, &mut unreadable);
             Ok((commit, parents))
         });
+        // A damaged tree is named once, however many commits share it.
+        for u in unreadable.drain(..) {
+            if reported.insert(u.id) {
+                report.errors.push(Notice {
+                    path: repo_path.display().to_string(),
+                    message: format!(
+                        "tree {} at {} (commit {}) cannot be read: {}; the files under it are not scanned",
+                        u.id,
+                        crate::finding::escape_control(&String::from_utf8_lossy(&u.path)),
+                        &cid.to_string()[..12],
+                        u.message
+                    ),
+                });
+            }
+        }
         let (commit, parents) = match read {
             Ok(r) => r,
             Err(e) => {
@@ -439,14 +648,15 @@ pub fn introductions(
             let Some(new) = change.new else { continue };
             let found = match findings_of(new) {
                 Ok(found) => found,
-                Err(size) => {
+                Err((size, limit)) => {
                     report.stats.skipped_too_large += 1;
                     report.skipped.push(Notice {
                         path: String::from_utf8_lossy(&change.path).into_owned(),
                         message: format!(
-                            "blob {new} in commit {} is {}, over the size limit; not scanned",
+                            "blob {new} in commit {} is {} (--max-file-size {}), over the size limit; not scanned",
                             &cid.to_string()[..12],
-                            crate::source::fs::human_bytes(size)
+                            crate::source::fs::human_bytes(size),
+                            crate::source::fs::human_bytes(limit)
                         ),
                     });
                     continue;
@@ -565,17 +775,31 @@ pub struct LazyBlobs<'r> {
     cache: HashMap<Oid, Vec<Finding>>,
     pub blobs: u64,
     pub blob_bytes: u64,
+    /// Blobs that could not be read, each with why.
+    pub unreadable: Vec<(Oid, String)>,
+    /// Staged blobs passed over for size: path, id, size, limit.
+    pub too_large: Vec<(String, Oid, u64, u64)>,
 }
 
 impl<'r> LazyBlobs<'r> {
     pub fn new(repo: &'r Repository, matcher: &'r Matcher, max_blob_size: u64, show_secrets: bool) -> Self {
-        LazyBlobs { repo, matcher, max_blob_size, show_secrets, cache: HashMap::new(), blobs: 0, blob_bytes: 0 }
+        LazyBlobs {
+            repo,
+            matcher,
+            max_blob_size,
+            show_secrets,
+            cache: HashMap::new(),
+            blobs: 0,
+            blob_bytes: 0,
+            unreadable: Vec::new(),
+            too_large: Vec::new(),
+        }
     }
 
     pub fn findings(&mut self, oid: Oid) -> Vec<Finding> {
         match self.scan(oid) {
             BlobScan::Findings(f) => f,
-            BlobScan::TooLarge(_) => Vec::new(),
+            BlobScan::TooLarge { .. } => Vec::new(),
         }
     }
 
@@ -583,19 +807,25 @@ impl<'r> LazyBlobs<'r> {
         if let Some(f) = self.cache.get(&oid) {
             return BlobScan::Findings(f.clone());
         }
-        // The header alone tells the size, so an oversize blob is never inflated.
-        if let Ok((size, _)) = self.repo.odb().and_then(|odb| odb.read_header(oid)) {
+        // The header alone tells the size, so an oversize blob is never inflated (and libgit2
+        // inflates no more than the header says, so a header that lies is caught, not believed).
+        let read = self.repo.odb().and_then(|odb| odb.read_header(oid)).and_then(|(size, _)| {
             if size as u64 > self.max_blob_size {
-                return BlobScan::TooLarge(size as u64);
+                return Ok(Err(size as u64));
             }
-        }
-        let found = match self.repo.find_blob(oid) {
-            Ok(b) => {
+            self.repo.find_blob(oid).map(Ok)
+        });
+        let found = match read {
+            Ok(Ok(b)) => {
                 self.blobs += 1;
                 self.blob_bytes += b.size() as u64;
                 match_blob(self.matcher, b.content(), self.show_secrets)
             }
-            Err(_) => Vec::new(),
+            Ok(Err(size)) => return BlobScan::TooLarge { size, limit: self.max_blob_size },
+            Err(e) => {
+                self.unreadable.push((oid, e.message().to_string()));
+                Vec::new()
+            }
         };
         self.cache.insert(oid, found.clone());
         BlobScan::Findings(found)
@@ -603,9 +833,12 @@ impl<'r> LazyBlobs<'r> {
 }
 
 /// A commit selection: everything reachable from `include` and from none of `exclude`.
+///
+/// Unsorted: a topological revwalk yields no commit at all when grafts make the history a cycle,
+/// where an unsorted one visits each commit once and ends; the order does not matter to callers.
 pub fn commits_between(repo: &Repository, include: &[Oid], exclude: &[Oid]) -> Result<Vec<Oid>, git2::Error> {
     let mut walk = repo.revwalk()?;
-    walk.set_sorting(Sort::TOPOLOGICAL | Sort::REVERSE)?;
+    walk.set_sorting(Sort::NONE)?;
     for &i in include {
         walk.push(i)?;
     }
@@ -695,11 +928,17 @@ pub fn staged_findings(repo: &Repository, blobs: &mut LazyBlobs<'_>) -> Result<V
             continue;
         }
         let new = delta.new_file();
-        let found = blobs.findings(new.id());
+        let Some(path) = new.path_bytes().map(|p| String::from_utf8_lossy(p).into_owned()) else { continue };
+        let found = match blobs.scan(new.id()) {
+            BlobScan::Findings(found) => found,
+            BlobScan::TooLarge { size, limit } => {
+                blobs.too_large.push((path, new.id(), size, limit));
+                continue;
+            }
+        };
         if found.is_empty() {
             continue;
         }
-        let Some(path) = new.path_bytes().map(|p| String::from_utf8_lossy(p).into_owned()) else { continue };
         let added = added_lines(repo, delta.old_file().id(), new.id())?;
         for mut f in found {
             if (f.line..=f.end_line).any(|l| added.contains(&l)) {

@@ -7,7 +7,7 @@ use crate::config::Config;
 use crate::finding::Source;
 use crate::matcher::Matcher;
 use crate::scan::{Notice, Report, ScanOptions};
-use crate::source::fs::{display_root, slash_path};
+use crate::source::fs::{display_root, human_bytes, slash_path};
 use crate::source::git::{self, GitOptions};
 use crate::source::known::{Known, KnownTree};
 use std::sync::Arc;
@@ -68,11 +68,15 @@ pub fn scan_root(
         None => git::find_repositories(root),
     };
     for repo_dir in repos {
-        let Some(repo) = git::open(&repo_dir) else {
-            report
-                .errors
-                .push(Notice { path: display_root(&repo_dir), message: "not a readable git repository".into() });
-            continue;
+        let repo = match git::open_or_why(&repo_dir) {
+            Ok(repo) => repo,
+            Err(why) => {
+                report.errors.push(Notice {
+                    path: display_root(&repo_dir),
+                    message: format!("not a readable git repository: {why}; its history is not scanned"),
+                });
+                continue;
+            }
         };
         let base = repository_base(&repo);
         let map = if let Ok(inside) = canonical_root.strip_prefix(&base) {
@@ -120,18 +124,14 @@ fn scan_repository(
             return None;
         }
     };
-    let mut broken = Vec::new();
-    let walked = git::all_commits(repo, &mut broken);
-    for b in broken {
-        report.errors.push(Notice { path: shown.clone(), message: format!("ref {b}") });
+    let walk = git::all_commits(repo);
+    for message in walk.errors {
+        report.errors.push(Notice { path: shown.clone(), message });
     }
-    let commits = match walked {
-        Ok(c) => c,
-        Err(e) => {
-            report.errors.push(Notice { path: shown, message: format!("cannot walk history: {}", e.message()) });
-            return None;
-        }
-    };
+    for message in walk.notes {
+        report.skipped.push(Notice { path: shown.clone(), message });
+    }
+    let commits = walk.commits;
     report.stats.commits += commits.len() as u64;
     if blobs.findings.is_empty() && blobs.too_large.is_empty() {
         return Some(blobs);
@@ -207,12 +207,15 @@ pub fn scan_selection(
 ) -> Report {
     let mut report = Report::default();
     let shown = display_root(root);
-    let Some(repo) = git::open(root) else {
-        report.errors.push(Notice {
-            path: shown,
-            message: "not in a git repository (--staged, --range and pre-push need one)".into(),
-        });
-        return report;
+    let repo = match git::open_or_why(root) {
+        Ok(repo) => repo,
+        Err(why) => {
+            report.errors.push(Notice {
+                path: shown,
+                message: format!("not in a git repository (--staged, --range and pre-push need one): {why}"),
+            });
+            return report;
+        }
     };
     let canonical_root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
     let base = repository_base(&repo);
@@ -275,6 +278,23 @@ pub fn scan_selection(
     };
     report.stats.blobs += blobs.blobs;
     report.stats.blob_bytes += blobs.blob_bytes;
+    for (path, oid, size, limit) in std::mem::take(&mut blobs.too_large) {
+        let Some(path) = map.apply(&path) else { continue };
+        report.stats.skipped_too_large += 1;
+        report.skipped.push(Notice {
+            path,
+            message: format!(
+                "staged blob {oid} is {} (--max-file-size {}), over the size limit; not scanned",
+                human_bytes(size),
+                human_bytes(limit)
+            ),
+        });
+    }
+    for (oid, message) in std::mem::take(&mut blobs.unreadable) {
+        report
+            .errors
+            .push(Notice { path: shown.clone(), message: format!("blob {oid} cannot be read: {message}; skipped") });
+    }
     for mut f in found {
         let Some(path) = map.apply(&f.path) else { continue };
         if config.path_allowed(&path) {

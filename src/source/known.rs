@@ -110,7 +110,7 @@ impl Known {
             }
             return match tree.blobs.scan(stat.oid) {
                 BlobScan::Findings(f) => Some(f),
-                BlobScan::TooLarge(_) => None,
+                BlobScan::TooLarge { .. } => None,
             };
         }
         None

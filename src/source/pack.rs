@@ -26,16 +26,29 @@ use crate::source::git::{match_blob, BlobFindings, GitOptions, HistoryBlobs};
 #[derive(Debug)]
 pub struct Unsupported(pub String);
 
+/// What reading the object store gave: the blobs' results, counts, and what could not be read.
+pub struct ObjectScan {
+    pub blobs: HistoryBlobs,
+    pub stats: Stats,
+    /// Damage (a pack or an object that cannot be read), each message naming what.
+    pub errors: Vec<String>,
+}
+
 /// Object directories nested through `info/alternates` deeper than this are not followed
 /// (git's own limit).
 const MAX_ALTERNATE_DEPTH: usize = 5;
 
-/// Matches every blob in the repository's object store, each once.
-pub fn scan_objects(
-    repo: &Repository,
-    matcher: &Matcher,
-    opts: &GitOptions,
-) -> Result<(HistoryBlobs, Stats), Unsupported> {
+/// The largest single buffer a pack traversal may allocate (or the size limit, when larger). A
+/// pack holding an object over it is read one object at a time instead, each object's size read
+/// from its header first, so a blob that inflates to gigabytes is passed over without inflating it.
+const DECODE_BUDGET: u64 = 64 << 20;
+
+/// How many unreadable objects of one pack (or of the loose objects) are named one by one.
+const DAMAGED_NAMED: usize = 10;
+
+/// Matches every blob in the repository's object store, each once. A pack or object that cannot
+/// be read is named in the result's errors and the rest is still read.
+pub fn scan_objects(repo: &Repository, matcher: &Matcher, opts: &GitOptions) -> Result<ObjectScan, Unsupported> {
     if let Ok(config) = repo.config() {
         if let Ok(format) = config.get_string("extensions.objectformat") {
             if !format.eq_ignore_ascii_case("sha1") {
@@ -44,33 +57,29 @@ pub fn scan_objects(
         }
     }
     let threads = opts.worker_threads();
-    let sink = Sink {
-        matcher,
-        opts,
-        findings: Mutex::new(HashMap::new()),
-        too_large: Mutex::new(HashMap::new()),
-        blobs: AtomicU64::new(0),
-        blob_bytes: AtomicU64::new(0),
-    };
+    let sink = Sink::new(matcher, opts);
+    let mut errors = Vec::new();
     let mut seen: HashSet<ObjectId> = HashSet::new();
     let dirs = object_dirs(&repo.commondir().join("objects"));
     let mut packs = 0;
     for dir in &dirs {
-        for idx_path in pack_indexes(dir)? {
-            traverse_pack(&idx_path, &sink, &mut seen, threads)?;
-            packs += 1;
+        for idx_path in pack_indexes(dir, &mut errors) {
+            if scan_pack(repo.path(), &idx_path, &sink, &mut seen, threads, &mut errors)? {
+                packs += 1;
+            }
         }
     }
     let mut loose = Vec::new();
     for dir in &dirs {
-        loose_objects(dir, &seen, &mut loose)?;
+        loose_objects(dir, &seen, &mut loose, &mut errors)?;
     }
-    scan_loose(repo.path(), &loose, &sink, threads)?;
+    let damaged = scan_by_id(repo.path(), &loose, &sink, threads);
+    name_damaged(damaged, "loose objects", &mut errors);
     let stats =
         Stats { blobs: sink.blobs.into_inner(), blob_bytes: sink.blob_bytes.into_inner(), packs, ..Stats::default() };
     let findings = sink.findings.into_inner().unwrap_or_else(|p| p.into_inner());
     let too_large = sink.too_large.into_inner().unwrap_or_else(|p| p.into_inner());
-    Ok((HistoryBlobs { findings, too_large }, stats))
+    Ok(ObjectScan { blobs: HistoryBlobs { findings, too_large, limit: opts.max_blob_size }, stats, errors })
 }
 
 /// Where decoded blobs go, shared by every decoding thread.
@@ -83,7 +92,26 @@ struct Sink<'a> {
     blob_bytes: AtomicU64,
 }
 
-impl Sink<'_> {
+impl<'a> Sink<'a> {
+    fn new(matcher: &'a Matcher, opts: &'a GitOptions) -> Self {
+        Sink {
+            matcher,
+            opts,
+            findings: Mutex::new(HashMap::new()),
+            too_large: Mutex::new(HashMap::new()),
+            blobs: AtomicU64::new(0),
+            blob_bytes: AtomicU64::new(0),
+        }
+    }
+
+    /// Adds what another sink collected (one pack's traversal, kept apart until it succeeded).
+    fn absorb(&self, other: Sink<'_>) {
+        lock(&self.findings).extend(other.findings.into_inner().unwrap_or_else(|p| p.into_inner()));
+        lock(&self.too_large).extend(other.too_large.into_inner().unwrap_or_else(|p| p.into_inner()));
+        self.blobs.fetch_add(other.blobs.into_inner(), Ordering::Relaxed);
+        self.blob_bytes.fetch_add(other.blob_bytes.into_inner(), Ordering::Relaxed);
+    }
+
     /// Records a blob over the size limit; true when it is one (and must not be matched).
     fn oversize(&self, oid: Oid, size: u64) -> bool {
         let over = size > self.opts.max_blob_size;
@@ -138,78 +166,188 @@ fn object_dirs(objects: &Path) -> Vec<PathBuf> {
     dirs
 }
 
-fn pack_indexes(objects: &Path) -> Result<Vec<PathBuf>, Unsupported> {
+/// The pack indexes of an object directory. A pack without its index is named in `errors`: git
+/// cannot read it either (`git index-pack` rebuilds the index).
+fn pack_indexes(objects: &Path, errors: &mut Vec<String>) -> Vec<PathBuf> {
     let dir = objects.join("pack");
     let entries = match std::fs::read_dir(&dir) {
         Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Unsupported(format!("{}: {e}", dir.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+        Err(e) => {
+            errors.push(format!("cannot list {}: {e}; its packs are not read", dir.display()));
+            return Vec::new();
+        }
     };
-    let mut found: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "idx"))
-        .collect();
-    found.sort();
-    Ok(found)
+    let files: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
+    let with = |ext: &str| {
+        let mut v: Vec<&PathBuf> = files.iter().filter(|p| p.extension().is_some_and(|x| x == ext)).collect();
+        v.sort();
+        v
+    };
+    for pack in with("pack") {
+        if !pack.with_extension("idx").exists() {
+            errors.push(format!(
+                "pack {} has no index ({} is missing); its objects are not read",
+                file_name(pack),
+                file_name(&pack.with_extension("idx"))
+            ));
+        }
+    }
+    with("idx").into_iter().cloned().collect()
 }
 
-fn traverse_pack(
+fn file_name(path: &Path) -> String {
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+/// Reads one pack's blobs: along its delta tree when every object fits the decode budget and the
+/// pack is sound, else one object at a time. False when the pack could not be read at all (named
+/// in `errors`).
+fn scan_pack(
+    git_dir: &Path,
     idx_path: &Path,
     sink: &Sink<'_>,
     seen: &mut HashSet<ObjectId>,
     threads: usize,
-) -> Result<(), Unsupported> {
-    let failed = |e: &dyn std::fmt::Display| Unsupported(format!("{}: {e}", idx_path.display()));
-    let index = gix_pack::index::File::at(idx_path, gix_hash::Kind::Sha1).map_err(|e| failed(&e))?;
-    let pack =
-        gix_pack::data::File::at(idx_path.with_extension("pack"), gix_hash::Kind::Sha1).map_err(|e| failed(&e))?;
+    errors: &mut Vec<String>,
+) -> Result<bool, Unsupported> {
+    let pack_path = idx_path.with_extension("pack");
+    let (idx_name, pack_name) = (file_name(idx_path), file_name(&pack_path));
+    if !pack_path.exists() {
+        errors.push(format!("pack index {idx_name} has no pack ({pack_name} is missing)"));
+        return Ok(false);
+    }
+    let index = match gix_pack::index::File::at(idx_path, gix_hash::Kind::Sha1) {
+        Ok(i) => i,
+        Err(e) => {
+            errors.push(format!("pack index {idx_name} cannot be read ({e}); the objects of {pack_name} are not read"));
+            return Ok(false);
+        }
+    };
+    let budget = usize::try_from(sink.opts.max_blob_size.max(DECODE_BUDGET)).unwrap_or(usize::MAX);
+    let pack = match gix_pack::data::File::at(&pack_path, gix_hash::Kind::Sha1) {
+        Ok(p) => p.with_alloc_limit_bytes(Some(budget)),
+        Err(e) => {
+            errors.push(format!("pack {pack_name} cannot be read ({e}); its objects are not read"));
+            return Ok(false);
+        }
+    };
+    // The index records the checksum of its pack, and the pack ends with it: comparing the two
+    // (without hashing anything) catches a truncated pack and an index of another pack. git and
+    // libgit2 refuse such a pack whole, so its objects could not be tied to commits anyway.
+    if index.pack_checksum() != pack.checksum() || index.num_objects() != pack.num_objects() {
+        errors.push(format!(
+            "pack {pack_name} does not match its index {idx_name} (truncated, or the index of another pack); \
+             its objects are not read"
+        ));
+        return Ok(false);
+    }
     let earlier = &*seen;
-    let bad_id = AtomicBool::new(false);
-    let interrupt = AtomicBool::new(false);
-    index
-        .traverse_with_index(
-            &pack,
-            |kind, data, entry, _progress| {
-                if kind == gix_object::Kind::Blob && !earlier.contains(&entry.oid) {
-                    match to_oid(&entry.oid) {
-                        Ok(oid) => sink.blob(oid, data),
-                        Err(_) => bad_id.store(true, Ordering::Relaxed),
-                    }
-                }
-                Ok(())
-            },
-            &mut gix_utils::progress::Discard,
-            &interrupt,
-            with_index::Options {
-                thread_limit: Some(threads),
-                // Object ids are not re-hashed: neither does `git cat-file`, and hashing every
-                // object would cost more than decoding it.
-                check: SafetyCheck::SkipFileAndObjectChecksumVerification,
-                alloc_limit_bytes: None,
-            },
-        )
-        .map_err(|e| failed(&e))?;
-    if bad_id.into_inner() {
-        return Err(failed(&"an object id that is not SHA-1"));
+    let local = Sink::new(sink.matcher, sink.opts);
+    let traversal = if fits_budget(&index, &pack, budget as u64) {
+        traverse_pack(&index, &pack, &local, earlier, threads)?
+    } else {
+        Traversal::OverBudget
+    };
+    if let Traversal::Failed(why) = &traversal {
+        errors.push(format!("pack {pack_name} is damaged ({why}); its objects are read one by one"));
+    }
+    if let Traversal::Done = traversal {
+        sink.absorb(local);
+    } else {
+        let ids: Vec<Oid> =
+            index.iter().filter(|e| !earlier.contains(&e.oid)).map(|e| to_oid(&e.oid)).collect::<Result<_, _>>()?;
+        let damaged = scan_by_id(git_dir, &ids, sink, threads);
+        name_damaged(damaged, &format!("pack {pack_name}"), errors);
     }
     seen.extend(index.iter().map(|e| e.oid));
-    Ok(())
+    Ok(true)
+}
+
+/// Whether every entry of the pack can be decoded within the budget, judged from entry headers
+/// alone (no inflating): a base object's size is in its header; a delta's result size is not, and
+/// a traversal that meets one over the budget fails and falls back to reading object by object.
+fn fits_budget(index: &gix_pack::index::File, pack: &gix_pack::data::File, budget: u64) -> bool {
+    index.iter().all(|e| pack.entry(e.pack_offset).is_ok_and(|entry| entry.decompressed_size <= budget))
+}
+
+/// How a traversal of a pack along its delta tree ended; short of `Done`, the pack is read object by object.
+enum Traversal {
+    Done,
+    /// An object is larger than the decode budget.
+    OverBudget,
+    /// Damage, with what the decoder said.
+    Failed(String),
+}
+
+/// Decodes every blob of a pack along its delta tree.
+fn traverse_pack(
+    index: &gix_pack::index::File,
+    pack: &gix_pack::data::File,
+    sink: &Sink<'_>,
+    earlier: &HashSet<ObjectId>,
+    threads: usize,
+) -> Result<Traversal, Unsupported> {
+    let bad_id = AtomicBool::new(false);
+    let interrupt = AtomicBool::new(false);
+    let traversed = index.traverse_with_index(
+        pack,
+        |kind, data, entry, _progress| {
+            if kind == gix_object::Kind::Blob && !earlier.contains(&entry.oid) {
+                match to_oid(&entry.oid) {
+                    Ok(oid) => sink.blob(oid, data),
+                    Err(_) => bad_id.store(true, Ordering::Relaxed),
+                }
+            }
+            Ok(())
+        },
+        &mut gix_utils::progress::Discard,
+        &interrupt,
+        with_index::Options {
+            thread_limit: Some(threads),
+            // Object ids are not re-hashed: neither does `git cat-file`, and hashing every
+            // object would cost more than decoding it.
+            check: SafetyCheck::SkipFileAndObjectChecksumVerification,
+            alloc_limit_bytes: pack.alloc_limit_bytes,
+        },
+    );
+    if bad_id.into_inner() {
+        return Err(Unsupported(format!("{}: an object id that is not SHA-1", index.path().display())));
+    }
+    Ok(match traversed {
+        Ok(_) => Traversal::Done,
+        Err(e) if e.classify().is_resource_exhausted() => Traversal::OverBudget,
+        Err(e) => Traversal::Failed(e.probable_cause().to_string()),
+    })
 }
 
 /// Loose objects (`xx/yyyy…` files) not already read from a pack.
-fn loose_objects(objects: &Path, seen: &HashSet<ObjectId>, out: &mut Vec<Oid>) -> Result<(), Unsupported> {
+fn loose_objects(
+    objects: &Path,
+    seen: &HashSet<ObjectId>,
+    out: &mut Vec<Oid>,
+    errors: &mut Vec<String>,
+) -> Result<(), Unsupported> {
     let entries = match std::fs::read_dir(objects) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(Unsupported(format!("{}: {e}", objects.display()))),
+        Err(e) => {
+            errors.push(format!("cannot list {}: {e}; its loose objects are not read", objects.display()));
+            return Ok(());
+        }
     };
     for entry in entries.filter_map(Result::ok) {
         let name = entry.file_name();
         let Some(prefix) = name.to_str().filter(|n| n.len() == 2 && n.bytes().all(|b| b.is_ascii_hexdigit())) else {
             continue;
         };
-        let files = std::fs::read_dir(entry.path()).map_err(|e| Unsupported(format!("{}: {e}", objects.display())))?;
+        let files = match std::fs::read_dir(entry.path()) {
+            Ok(f) => f,
+            Err(e) => {
+                errors.push(format!("cannot list {}: {e}; its loose objects are not read", entry.path().display()));
+                continue;
+            }
+        };
         for file in files.filter_map(Result::ok) {
             let rest = file.file_name();
             let Some(rest) = rest.to_str().filter(|r| r.len() == 38 && r.bytes().all(|b| b.is_ascii_hexdigit())) else {
@@ -224,37 +362,60 @@ fn loose_objects(objects: &Path, seen: &HashSet<ObjectId>, out: &mut Vec<Oid>) -
     Ok(())
 }
 
-/// Reads loose objects through libgit2, one repository handle per thread (handles are not shared
-/// across threads).
-fn scan_loose(git_dir: &Path, oids: &[Oid], sink: &Sink<'_>, threads: usize) -> Result<(), Unsupported> {
+/// Reads objects by id through libgit2, one repository handle per thread (handles are not shared
+/// across threads): each object's header first, so a blob over the size limit is never inflated
+/// (libgit2 inflates no more than the header's size, so a header that lies is caught, not
+/// believed). Returns the objects that could not be read, with why.
+fn scan_by_id(git_dir: &Path, oids: &[Oid], sink: &Sink<'_>, threads: usize) -> Vec<(Oid, String)> {
     if oids.is_empty() {
-        return Ok(());
+        return Vec::new();
     }
     let chunk = oids.len().div_ceil(threads.max(1));
+    let damaged = Mutex::new(Vec::new());
     std::thread::scope(|s| {
-        let workers: Vec<_> = oids
-            .chunks(chunk)
-            .map(|part| {
-                s.spawn(move || -> Result<(), Unsupported> {
-                    let failed = |e: git2::Error| Unsupported(e.message().to_string());
-                    let repo = Repository::open(git_dir).map_err(failed)?;
-                    let odb = repo.odb().map_err(failed)?;
+        for part in oids.chunks(chunk) {
+            let damaged = &damaged;
+            s.spawn(move || {
+                let mut local = Vec::new();
+                let read = |local: &mut Vec<(Oid, String)>| -> Result<(), git2::Error> {
+                    let repo = Repository::open(git_dir)?;
+                    let odb = repo.odb()?;
                     for &oid in part {
-                        let (size, kind) = odb.read_header(oid).map_err(failed)?;
-                        if kind != ObjectType::Blob {
-                            continue;
+                        if let Err(e) = scan_one(&odb, oid, sink) {
+                            local.push((oid, e.message().to_string()));
                         }
-                        if sink.oversize(oid, size as u64) {
-                            continue;
-                        }
-                        sink.blob(oid, odb.read(oid).map_err(failed)?.data());
                     }
                     Ok(())
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .try_for_each(|w| w.join().unwrap_or_else(|_| Err(Unsupported("a loose-object reader stopped".into()))))
-    })
+                };
+                if let Err(e) = read(&mut local) {
+                    local.extend(part.iter().map(|&oid| (oid, e.message().to_string())));
+                }
+                lock(damaged).extend(local);
+            });
+        }
+    });
+    let mut damaged = damaged.into_inner().unwrap_or_else(|p| p.into_inner());
+    damaged.sort();
+    damaged
+}
+
+fn scan_one(odb: &git2::Odb<'_>, oid: Oid, sink: &Sink<'_>) -> Result<(), git2::Error> {
+    let (size, kind) = odb.read_header(oid)?;
+    if kind != ObjectType::Blob || sink.oversize(oid, size as u64) {
+        return Ok(());
+    }
+    sink.blob(oid, odb.read(oid)?.data());
+    Ok(())
+}
+
+/// Names the first few unreadable objects of `place` and counts the rest, so a badly damaged
+/// pack gives a readable report rather than one line per object.
+fn name_damaged(damaged: Vec<(Oid, String)>, place: &str, errors: &mut Vec<String>) {
+    let n = damaged.len();
+    for (oid, message) in damaged.into_iter().take(DAMAGED_NAMED) {
+        errors.push(format!("object {oid} ({place}) cannot be read: {message}; skipped"));
+    }
+    if n > DAMAGED_NAMED {
+        errors.push(format!("… and {} more objects of {place} cannot be read", n - DAMAGED_NAMED));
+    }
 }
