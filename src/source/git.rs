@@ -17,6 +17,7 @@ use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::rc::Rc;
 use std::sync::Mutex;
 
 use git2::{ObjectType, Oid, Repository, Sort, Tree};
@@ -70,6 +71,9 @@ pub struct HistoryBlobs {
     pub too_large: HashMap<Oid, u64>,
     /// The size limit they were over.
     pub limit: u64,
+    /// Objects that could not be read; libgit2 must not be handed them (see
+    /// [`crate::source::pack::read_loose`]).
+    pub damaged: HashSet<Oid>,
 }
 
 impl HistoryBlobs {
@@ -209,6 +213,7 @@ fn scan_all_blobs_with_cat_file(
         findings: results.into_inner().unwrap_or_else(|p| p.into_inner()),
         too_large,
         limit: opts.max_blob_size,
+        damaged: HashSet::new(),
     })
 }
 
@@ -317,6 +322,60 @@ struct Change {
     new: Option<Oid>,
 }
 
+/// Reads commits, trees and tags through libgit2, except objects known to be damaged: libgit2 is
+/// never handed a loose object keytrail could not read whole, since it loops forever on a
+/// truncated one (see [`crate::source::pack::read_loose`]).
+#[derive(Clone, Copy)]
+pub struct Objects<'r> {
+    pub repo: &'r Repository,
+    pub damaged: &'r HashSet<Oid>,
+}
+
+/// Annotated tags followed before giving up: a hand-made tag can name itself, ids not being
+/// re-hashed.
+const MAX_TAG_DEPTH: usize = 64;
+
+/// Trees nested deeper than this are not descended into (git's own `core.maxTreeDepth`); a
+/// hand-made tree can hold itself, ids not being re-hashed.
+const MAX_TREE_DEPTH: usize = 4096;
+
+impl<'r> Objects<'r> {
+    fn check(&self, oid: Oid) -> Result<(), git2::Error> {
+        if self.damaged.contains(&oid) {
+            return Err(git2::Error::from_str("the object is damaged"));
+        }
+        Ok(())
+    }
+
+    pub fn commit(&self, oid: Oid) -> Result<git2::Commit<'r>, git2::Error> {
+        self.check(oid)?;
+        self.repo.find_commit(oid)
+    }
+
+    pub fn tree(&self, oid: Oid) -> Result<Tree<'r>, git2::Error> {
+        self.check(oid)?;
+        self.repo.find_tree(oid)
+    }
+
+    /// The commit `oid` names once annotated tags are followed; `None` for a tree or a blob.
+    pub fn commit_of(&self, oid: Oid) -> Result<Option<Oid>, git2::Error> {
+        let mut id = oid;
+        for _ in 0..MAX_TAG_DEPTH {
+            self.check(id)?;
+            let object = self.repo.find_object(id, None)?;
+            match object.kind() {
+                Some(ObjectType::Commit) => return Ok(Some(id)),
+                Some(ObjectType::Tag) => match object.as_tag() {
+                    Some(tag) => id = tag.target_id(),
+                    None => return Ok(None),
+                },
+                _ => return Ok(None),
+            }
+        }
+        Err(git2::Error::from_str("tags nested too deep"))
+    }
+}
+
 /// A subtree that could not be read while diffing: its path, its id and why.
 struct Unreadable {
     path: Vec<u8>,
@@ -324,79 +383,127 @@ struct Unreadable {
     message: String,
 }
 
+/// The trees entered on the way down to a subtree, innermost first.
+struct Chain {
+    id: Oid,
+    depth: usize,
+    up: Option<Rc<Chain>>,
+}
+
+impl Chain {
+    fn holds(&self, id: Oid) -> bool {
+        let mut link = Some(self);
+        while let Some(c) = link {
+            if c.id == id {
+                return true;
+            }
+            link = c.up.as_deref();
+        }
+        false
+    }
+}
+
+/// A pair of subtrees still to compare.
+struct Pending<'r> {
+    old: Option<Tree<'r>>,
+    new: Option<Tree<'r>>,
+    prefix: Vec<u8>,
+    chain: Option<Rc<Chain>>,
+}
+
 /// Collects blob changes between two trees, skipping identical subtrees. A subtree that cannot be
 /// read is recorded in `unreadable` and passed over, so one damaged tree costs only its own files.
-fn diff_trees(
-    repo: &Repository,
-    old: Option<&Tree>,
-    new: Option<&Tree>,
-    prefix: &[u8],
+/// The descent keeps its own stack, so no depth of nesting can overflow the thread's, and a tree
+/// that holds itself (possible when ids are not re-hashed) is entered once.
+fn diff_trees<'r>(
+    objects: &Objects<'r>,
+    old: Option<&Tree<'r>>,
+    new: Option<&Tree<'r>>,
     out: &mut Vec<Change>,
     unreadable: &mut Vec<Unreadable>,
 ) {
-    let mut old_entries: HashMap<Vec<u8>, (Oid, Option<ObjectType>)> = HashMap::new();
-    if let Some(t) = old {
-        for e in t.iter() {
-            old_entries.insert(e.name_bytes().to_vec(), (e.id(), e.kind()));
-        }
-    }
-    let join = |name: &[u8]| {
-        let mut p = prefix.to_vec();
-        if !p.is_empty() {
-            p.push(b'/');
-        }
-        p.extend_from_slice(name);
-        p
-    };
-    let subtree = |id: Oid, path: &[u8], unreadable: &mut Vec<Unreadable>| match repo.find_tree(id) {
-        Ok(t) => Some(t),
-        Err(e) => {
-            unreadable.push(Unreadable { path: path.to_vec(), id, message: e.message().to_string() });
-            None
-        }
-    };
-    if let Some(t) = new {
-        for e in t.iter() {
-            let name = e.name_bytes();
-            let before = old_entries.remove(name);
-            if before.is_some_and(|(id, _)| id == e.id()) {
-                continue;
+    let root = new.or(old).map(|t| Rc::new(Chain { id: t.id(), depth: 1, up: None }));
+    let mut pending = vec![Pending { old: old.cloned(), new: new.cloned(), prefix: Vec::new(), chain: root }];
+    while let Some(Pending { old, new, prefix, chain }) = pending.pop() {
+        let join = |name: &[u8]| {
+            let mut p = prefix.clone();
+            if !p.is_empty() {
+                p.push(b'/');
             }
-            let path = join(name);
-            let old_blob = before.filter(|(_, k)| *k == Some(ObjectType::Blob)).map(|(id, _)| id);
-            let old_tree = before.filter(|(_, k)| *k == Some(ObjectType::Tree)).map(|(id, _)| id);
-            match e.kind() {
-                Some(ObjectType::Blob) => out.push(Change { path: path.clone(), old: old_blob, new: Some(e.id()) }),
+            p.extend_from_slice(name);
+            p
+        };
+        let subtree = |id: Oid, path: &[u8], unreadable: &mut Vec<Unreadable>| {
+            let depth = chain.as_ref().map_or(0, |c| c.depth);
+            let read = if depth >= MAX_TREE_DEPTH {
+                Err(git2::Error::from_str(&format!("nested deeper than {MAX_TREE_DEPTH} trees")))
+            } else if chain.as_ref().is_some_and(|c| c.holds(id)) {
+                Err(git2::Error::from_str("the tree holds itself"))
+            } else {
+                objects.tree(id)
+            };
+            match read {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    unreadable.push(Unreadable { path: path.to_vec(), id, message: e.message().to_string() });
+                    None
+                }
+            }
+        };
+        let down =
+            |id: Oid| Some(Rc::new(Chain { id, depth: chain.as_ref().map_or(1, |c| c.depth + 1), up: chain.clone() }));
+        let mut old_entries: HashMap<Vec<u8>, (Oid, Option<ObjectType>)> = HashMap::new();
+        if let Some(t) = &old {
+            for e in t.iter() {
+                old_entries.insert(e.name_bytes().to_vec(), (e.id(), e.kind()));
+            }
+        }
+        if let Some(t) = &new {
+            for e in t.iter() {
+                let name = e.name_bytes();
+                let before = old_entries.remove(name);
+                if before.is_some_and(|(id, _)| id == e.id()) {
+                    continue;
+                }
+                let path = join(name);
+                let old_blob = before.filter(|(_, k)| *k == Some(ObjectType::Blob)).map(|(id, _)| id);
+                let old_tree = before.filter(|(_, k)| *k == Some(ObjectType::Tree)).map(|(id, _)| id);
+                match e.kind() {
+                    Some(ObjectType::Blob) => out.push(Change { path: path.clone(), old: old_blob, new: Some(e.id()) }),
+                    Some(ObjectType::Tree) => {
+                        if let Some(sub) = subtree(e.id(), &path, unreadable) {
+                            let old_sub = old_tree.and_then(|id| subtree(id, &path, unreadable));
+                            let chain = down(e.id());
+                            pending.push(Pending { old: old_sub, new: Some(sub), prefix: path.clone(), chain });
+                        }
+                    }
+                    _ => {}
+                }
+                if e.kind() != Some(ObjectType::Blob) {
+                    if let Some(ob) = old_blob {
+                        out.push(Change { path: path.clone(), old: Some(ob), new: None });
+                    }
+                }
+                if e.kind() != Some(ObjectType::Tree) {
+                    if let Some(id) = old_tree {
+                        if let Some(old_sub) = subtree(id, &path, unreadable) {
+                            pending.push(Pending { old: Some(old_sub), new: None, prefix: path, chain: down(id) });
+                        }
+                    }
+                }
+            }
+        }
+        for (name, (id, kind)) in old_entries {
+            let path = join(&name);
+            match kind {
+                Some(ObjectType::Blob) => out.push(Change { path, old: Some(id), new: None }),
                 Some(ObjectType::Tree) => {
-                    if let Some(sub) = subtree(e.id(), &path, unreadable) {
-                        let old_sub = old_tree.and_then(|id| subtree(id, &path, unreadable));
-                        diff_trees(repo, old_sub.as_ref(), Some(&sub), &path, out, unreadable);
+                    if let Some(sub) = subtree(id, &path, unreadable) {
+                        pending.push(Pending { old: Some(sub), new: None, prefix: path, chain: down(id) });
                     }
                 }
                 _ => {}
             }
-            if e.kind() != Some(ObjectType::Blob) {
-                if let Some(ob) = old_blob {
-                    out.push(Change { path: path.clone(), old: Some(ob), new: None });
-                }
-            }
-            if e.kind() != Some(ObjectType::Tree) {
-                if let Some(old_sub) = old_tree.and_then(|id| subtree(id, &path, unreadable)) {
-                    diff_trees(repo, Some(&old_sub), None, &path, out, unreadable);
-                }
-            }
-        }
-    }
-    for (name, (id, kind)) in old_entries {
-        let path = join(&name);
-        match kind {
-            Some(ObjectType::Blob) => out.push(Change { path, old: Some(id), new: None }),
-            Some(ObjectType::Tree) => {
-                if let Some(sub) = subtree(id, &path, unreadable) {
-                    diff_trees(repo, Some(&sub), None, &path, out, unreadable);
-                }
-            }
-            _ => {}
         }
     }
 }
@@ -424,7 +531,7 @@ enum Tip {
     Broken(String),
 }
 
-fn tip_of(r: &git2::Reference<'_>, name: &str) -> Tip {
+fn tip_of(objects: &Objects<'_>, r: &git2::Reference<'_>, name: &str) -> Tip {
     // Resolving looks a ref up again by name: for a direct ref (nearly all of them) that is a
     // second lookup of what is already at hand.
     let looked_up;
@@ -445,9 +552,9 @@ fn tip_of(r: &git2::Reference<'_>, name: &str) -> Tip {
     let Some(target) = resolved.target() else {
         return Tip::Broken(format!("{name} resolves to no object"));
     };
-    match resolved.peel(ObjectType::Any) {
-        Ok(o) if o.kind() == Some(ObjectType::Commit) => Tip::Commit(o.id()),
-        Ok(_) => Tip::NotACommit,
+    match objects.commit_of(target) {
+        Ok(Some(commit)) => Tip::Commit(commit),
+        Ok(None) => Tip::NotACommit,
         Err(e) if e.code() == git2::ErrorCode::NotFound => {
             Tip::Broken(format!("{name} points to {target}, which is missing"))
         }
@@ -460,12 +567,13 @@ fn tip_of(r: &git2::Reference<'_>, name: &str) -> Tip {
 ///
 /// git2's revwalk would stop at the first damaged commit, and yields no commit at all when
 /// grafts make the history a cycle; this walk cuts a cycle where it closes instead.
-pub fn all_commits(repo: &Repository) -> Walk {
+pub fn all_commits(objects: &Objects<'_>) -> Walk {
+    let repo = objects.repo;
     let mut walk = Walk::default();
     let mut tips = Vec::new();
     let mut unborn_head = None;
     match repo.find_reference("HEAD") {
-        Ok(head) => match tip_of(&head, "HEAD") {
+        Ok(head) => match tip_of(objects, &head, "HEAD") {
             Tip::Commit(c) => tips.push(c),
             Tip::NotACommit => {}
             Tip::Dangling(message) => unborn_head = Some(message),
@@ -478,7 +586,7 @@ pub fn all_commits(repo: &Repository) -> Walk {
         Ok(refs) => {
             for r in refs.flatten() {
                 let name = String::from_utf8_lossy(r.name_bytes()).into_owned();
-                match tip_of(&r, &format!("ref {name}")) {
+                match tip_of(objects, &r, &format!("ref {name}")) {
                     Tip::Commit(c) => tips.push(c),
                     Tip::NotACommit => {}
                     Tip::Dangling(message) => walk.notes.push(message),
@@ -494,7 +602,7 @@ pub fn all_commits(repo: &Repository) -> Walk {
         walk.notes.push(format!("{message} (a branch with no commit yet); every other ref is scanned"));
     }
     let shallow = shallow_commits(repo);
-    walk_commits(repo, &tips, &shallow, &mut walk);
+    walk_commits(objects, &tips, &shallow, &mut walk);
     walk
 }
 
@@ -527,12 +635,12 @@ fn shallow_commits(repo: &Repository) -> HashSet<Oid> {
 
 /// Adds every commit reachable from `tips` to `walk.commits`, parents before children (a
 /// depth-first walk, so no commit date is trusted), each once.
-fn walk_commits(repo: &Repository, tips: &[Oid], shallow: &HashSet<Oid>, walk: &mut Walk) {
+fn walk_commits(objects: &Objects<'_>, tips: &[Oid], shallow: &HashSet<Oid>, walk: &mut Walk) {
     // false while a commit is on the stack, true once it is done: a parent found on the stack
     // closes a cycle and is not entered again.
     let mut state: HashMap<Oid, bool> = HashMap::new();
     let parents_of = |oid: Oid, child: Option<Oid>, errors: &mut Vec<String>| -> Option<Vec<Oid>> {
-        match repo.find_commit(oid) {
+        match objects.commit(oid) {
             Ok(_) if shallow.contains(&oid) => Some(Vec::new()),
             // Reversed, so that the first parent is walked first.
             Ok(c) => Some(c.parent_ids().collect::<Vec<_>>().into_iter().rev().collect()),
@@ -586,7 +694,7 @@ fn walk_commits(repo: &Repository, tips: &[Oid], shallow: &HashSet<Oid>, walk: &
 /// `scan_blob` gives a blob's findings; a blob too large to read is named in `report.skipped`
 /// with the path and commit where it appeared.
 pub fn introductions(
-    repo: &Repository,
+    objects: &Objects<'_>,
     commits: &[Oid],
     mut scan_blob: impl FnMut(Oid) -> BlobScan,
     report: &mut Report,
@@ -595,7 +703,7 @@ pub fn introductions(
         BlobScan::Findings(f) => Ok(f),
         BlobScan::TooLarge { size, limit } => Err((size, limit)),
     };
-    let repo_path = repo.path().to_path_buf();
+    let repo_path = objects.repo.path().to_path_buf();
     let mut out = Vec::new();
     let mut changes = Vec::new();
     let mut fps_cache: HashMap<Oid, HashSet<String>> = HashMap::new();
@@ -610,11 +718,14 @@ pub fn introductions(
     let mut reported: HashSet<Oid> = HashSet::new();
     for &cid in commits {
         // A commit, its tree, its parents' trees, and what changed against the first parent.
-        let read = repo.find_commit(cid).and_then(|commit| {
-            let tree = commit.tree()?;
-            let parents: Vec<Tree> = commit.parents().filter_map(|p| p.tree().ok()).collect();
+        let read = objects.commit(cid).and_then(|commit| {
+            let tree = objects.tree(commit.tree_id())?;
+            // An unreadable first parent leaves nothing to diff against: all is new.
+            let parents: Vec<Option<Tree>> =
+                commit.parent_ids().map(|p| objects.commit(p).and_then(|c| objects.tree(c.tree_id())).ok()).collect();
             changes.clear();
-            diff_trees(repo, parents.first(), Some(&tree), b"", &mut changes, &mut unreadable);
+            let first = parents.first().and_then(Option::as_ref);
+            diff_trees(objects, first, Some(&tree), &mut changes, &mut unreadable);
             Ok((commit, parents))
         });
         // A damaged tree is named once, however many commits share it.
@@ -625,7 +736,7 @@ pub fn introductions(
                     message: format!(
                         "tree {} at {} (commit {}) cannot be read: {}; the files under it are not scanned",
                         u.id,
-                        crate::finding::escape_control(&String::from_utf8_lossy(&u.path)),
+                        path_for_message(&u.path),
                         &cid.to_string()[..12],
                         u.message
                     ),
@@ -666,11 +777,9 @@ pub fn introductions(
                 continue;
             }
             let mut before: HashSet<String> = change.old.map(|o| fingerprints(o, &mut findings_of)).unwrap_or_default();
-            for other in parents.iter().skip(1) {
-                if let Ok(entry) = other.get_path(Path::new(&*String::from_utf8_lossy(&change.path))) {
-                    if entry.kind() == Some(ObjectType::Blob) {
-                        before.extend(fingerprints(entry.id(), &mut findings_of));
-                    }
+            for other in parents.iter().skip(1).flatten() {
+                if let Some((id, Some(ObjectType::Blob))) = entry_at(objects, other, &change.path) {
+                    before.extend(fingerprints(id, &mut findings_of));
                 }
             }
             let path = String::from_utf8_lossy(&change.path).into_owned();
@@ -701,16 +810,64 @@ fn provenance_of(commit: &git2::Commit) -> Provenance {
     }
 }
 
-/// Fingerprints of every secret in HEAD's tree.
-pub fn fingerprints_at_head(repo: &Repository, blobs: &BlobFindings) -> HashSet<String> {
-    let mut fps = HashSet::new();
-    let Ok(tree) = repo.head().and_then(|h| h.peel_to_tree()) else { return fps };
-    let _ = tree.walk(git2::TreeWalkMode::PreOrder, |_, entry| {
-        if let Some(found) = blobs.get(&entry.id()) {
-            fps.extend(found.iter().map(|f| f.fingerprint.clone()));
+/// A path in a message: control characters escaped, and the middle of a very long one left out.
+fn path_for_message(path: &[u8]) -> String {
+    let path = crate::finding::escape_control(&String::from_utf8_lossy(path));
+    let chars: Vec<char> = path.chars().collect();
+    if chars.len() <= 160 {
+        return path;
+    }
+    let head: String = chars[..80].iter().collect();
+    let tail: String = chars[chars.len() - 60..].iter().collect();
+    format!("{head}…{tail}")
+}
+
+/// The entry at `path` (`/`-separated) in `tree`, its subtrees read through `objects`.
+fn entry_at(objects: &Objects<'_>, tree: &Tree<'_>, path: &[u8]) -> Option<(Oid, Option<ObjectType>)> {
+    let mut current = tree.clone();
+    let mut parts = path.split(|&b| b == b'/').peekable();
+    while let Some(name) = parts.next() {
+        let (id, kind) = {
+            let e = current.get_name_bytes(name)?;
+            (e.id(), e.kind())
+        };
+        if parts.peek().is_none() {
+            return Some((id, kind));
         }
-        git2::TreeWalkResult::Ok
-    });
+        if kind != Some(ObjectType::Tree) {
+            return None;
+        }
+        current = objects.tree(id).ok()?;
+    }
+    None
+}
+
+/// Fingerprints of every secret in HEAD's tree.
+pub fn fingerprints_at_head(objects: &Objects<'_>, blobs: &BlobFindings) -> HashSet<String> {
+    let mut fps = HashSet::new();
+    let Some(target) = objects.repo.head().ok().and_then(|h| h.target()) else { return fps };
+    let Ok(Some(commit)) = objects.commit_of(target) else { return fps };
+    let Ok(tree) = objects.commit(commit).and_then(|c| objects.tree(c.tree_id())) else { return fps };
+    // Each tree once: a hand-made tree can hold itself.
+    let mut seen = HashSet::from([tree.id()]);
+    let mut pending = vec![tree];
+    while let Some(tree) = pending.pop() {
+        for entry in tree.iter() {
+            match entry.kind() {
+                Some(ObjectType::Blob) => {
+                    if let Some(found) = blobs.get(&entry.id()) {
+                        fps.extend(found.iter().map(|f| f.fingerprint.clone()));
+                    }
+                }
+                Some(ObjectType::Tree) if seen.insert(entry.id()) => {
+                    if let Ok(sub) = objects.tree(entry.id()) {
+                        pending.push(sub);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
     fps
 }
 
@@ -769,6 +926,10 @@ pub fn find_repositories(dir: &Path) -> Vec<PathBuf> {
 /// streaming every object would be wasted work.
 pub struct LazyBlobs<'r> {
     repo: &'r Repository,
+    /// Where loose objects are, so that keytrail reads them itself.
+    object_dirs: Vec<PathBuf>,
+    /// Whether an object reads whole (see [`LazyBlobs::whole`]).
+    whole: HashMap<Oid, bool>,
     matcher: &'r Matcher,
     max_blob_size: u64,
     show_secrets: bool,
@@ -785,6 +946,8 @@ impl<'r> LazyBlobs<'r> {
     pub fn new(repo: &'r Repository, matcher: &'r Matcher, max_blob_size: u64, show_secrets: bool) -> Self {
         LazyBlobs {
             repo,
+            object_dirs: crate::source::pack::object_dirs_of(repo),
+            whole: HashMap::new(),
             matcher,
             max_blob_size,
             show_secrets,
@@ -794,6 +957,19 @@ impl<'r> LazyBlobs<'r> {
             unreadable: Vec::new(),
             too_large: Vec::new(),
         }
+    }
+
+    /// Whether libgit2 may read `oid`: a packed object, or a loose one that reads whole.
+    pub fn whole(&mut self, oid: Oid) -> bool {
+        if let Some(&w) = self.whole.get(&oid) {
+            return w;
+        }
+        let w = match crate::source::pack::loose_path(&self.object_dirs, oid) {
+            Some(path) => crate::source::pack::read_loose(&path, u64::MAX).is_ok(),
+            None => true,
+        };
+        self.whole.insert(oid, w);
+        w
     }
 
     pub fn findings(&mut self, oid: Oid) -> Vec<Finding> {
@@ -807,24 +983,46 @@ impl<'r> LazyBlobs<'r> {
         if let Some(f) = self.cache.get(&oid) {
             return BlobScan::Findings(f.clone());
         }
-        // The header alone tells the size, so an oversize blob is never inflated (and libgit2
-        // inflates no more than the header says, so a header that lies is caught, not believed).
-        let read = self.repo.odb().and_then(|odb| odb.read_header(oid)).and_then(|(size, _)| {
-            if size as u64 > self.max_blob_size {
-                return Ok(Err(size as u64));
-            }
-            self.repo.find_blob(oid).map(Ok)
-        });
-        let found = match read {
-            Ok(Ok(b)) => {
-                self.blobs += 1;
-                self.blob_bytes += b.size() as u64;
-                match_blob(self.matcher, b.content(), self.show_secrets)
-            }
-            Ok(Err(size)) => return BlobScan::TooLarge { size, limit: self.max_blob_size },
-            Err(e) => {
-                self.unreadable.push((oid, e.message().to_string()));
-                Vec::new()
+        use crate::source::pack::{loose_path, read_loose, Loose};
+        // A loose blob is read here, not by libgit2 (which loops forever on a truncated one),
+        // and an oversize blob only as far as its header.
+        let found = match loose_path(&self.object_dirs, oid) {
+            Some(path) => match read_loose(&path, self.max_blob_size) {
+                Ok(Loose::Blob(data)) => {
+                    self.blobs += 1;
+                    self.blob_bytes += data.len() as u64;
+                    match_blob(self.matcher, &data, self.show_secrets)
+                }
+                Ok(Loose::TooLarge(size)) => return BlobScan::TooLarge { size, limit: self.max_blob_size },
+                Ok(Loose::Other(kind)) => {
+                    self.unreadable.push((oid, format!("a {kind}, where a blob was expected")));
+                    Vec::new()
+                }
+                Err(e) => {
+                    self.unreadable.push((oid, e.message));
+                    Vec::new()
+                }
+            },
+            // Packed: libgit2 reads the header first, and inflates no more than it declares.
+            None => {
+                let read = self.repo.odb().and_then(|odb| odb.read_header(oid)).and_then(|(size, _)| {
+                    if size as u64 > self.max_blob_size {
+                        return Ok(Err(size as u64));
+                    }
+                    self.repo.find_blob(oid).map(Ok)
+                });
+                match read {
+                    Ok(Ok(b)) => {
+                        self.blobs += 1;
+                        self.blob_bytes += b.size() as u64;
+                        match_blob(self.matcher, b.content(), self.show_secrets)
+                    }
+                    Ok(Err(size)) => return BlobScan::TooLarge { size, limit: self.max_blob_size },
+                    Err(e) => {
+                        self.unreadable.push((oid, e.message().to_string()));
+                        Vec::new()
+                    }
+                }
             }
         };
         self.cache.insert(oid, found.clone());
@@ -851,7 +1049,8 @@ pub fn commits_between(repo: &Repository, include: &[Oid], exclude: &[Oid]) -> R
 /// The commits a `BASE..HEAD` or `BASE...HEAD` range introduces. `BASE...HEAD` starts from their
 /// merge base (what a pull request adds); an all-zero BASE (a new branch) means every commit of
 /// HEAD that no other ref reaches.
-pub fn range_commits(repo: &Repository, spec: &str) -> Result<(Vec<Oid>, Oid), String> {
+pub fn range_commits(objects: &Objects<'_>, spec: &str) -> Result<(Vec<Oid>, Oid), String> {
+    let repo = objects.repo;
     let (base, head, symmetric) = match spec.split_once("...") {
         Some((b, h)) => (b, h, true),
         None => match spec.split_once("..") {
@@ -861,14 +1060,16 @@ pub fn range_commits(repo: &Repository, spec: &str) -> Result<(Vec<Oid>, Oid), S
     };
     let resolve = |rev: &str| -> Result<Oid, String> {
         let rev = if rev.is_empty() { "HEAD" } else { rev };
-        repo.revparse_single(rev)
-            .and_then(|o| o.peel_to_commit())
-            .map(|c| c.id())
-            .map_err(|e| format!("`{rev}`: {}", e.message()))
+        let commit = repo.revparse_single(rev).and_then(|o| objects.commit_of(o.id()));
+        match commit {
+            Ok(Some(c)) => Ok(c),
+            Ok(None) => Err(format!("`{rev}` is not a commit")),
+            Err(e) => Err(format!("`{rev}`: {}", e.message())),
+        }
     };
     let head = resolve(head)?;
     let exclude = if !base.is_empty() && base.bytes().all(|b| b == b'0') {
-        other_ref_tips(repo, head)
+        other_ref_tips(objects, head)
     } else {
         let base = resolve(base)?;
         if symmetric {
@@ -882,14 +1083,19 @@ pub fn range_commits(repo: &Repository, spec: &str) -> Result<(Vec<Oid>, Oid), S
 }
 
 /// Tips of every ref that does not point at `tip` itself: what "already known" means for a
-/// branch being created.
-pub fn other_ref_tips(repo: &Repository, tip: Oid) -> Vec<Oid> {
+/// branch being created. Replace refs do not count: a replacement is a local view of history,
+/// and one whose parent is the new branch would otherwise hide the whole branch.
+pub fn other_ref_tips(objects: &Objects<'_>, tip: Oid) -> Vec<Oid> {
     let mut out = Vec::new();
-    if let Ok(refs) = repo.references() {
+    let mut seen = HashSet::new();
+    if let Ok(refs) = objects.repo.references() {
         for r in refs.flatten() {
-            if let Ok(c) = r.peel_to_commit() {
-                if c.id() != tip && !out.contains(&c.id()) {
-                    out.push(c.id());
+            if r.name_bytes().starts_with(b"refs/replace/") {
+                continue;
+            }
+            if let Some(c) = ref_commit(objects, &r) {
+                if c != tip && seen.insert(c) {
+                    out.push(c);
                 }
             }
         }
@@ -897,11 +1103,23 @@ pub fn other_ref_tips(repo: &Repository, tip: Oid) -> Vec<Oid> {
     out
 }
 
+/// The commit a ref leads to, if it leads to one that can be read.
+pub fn ref_commit(objects: &Objects<'_>, r: &git2::Reference<'_>) -> Option<Oid> {
+    let target = r.resolve().ok()?.target()?;
+    objects.commit_of(target).ok()?
+}
+
 /// Whether `fingerprint` is in the blob at `path` in `commit`'s tree.
-pub fn present_at(repo: &Repository, commit: Oid, path: &str, fingerprint: &str, blobs: &mut LazyBlobs<'_>) -> bool {
-    let Ok(tree) = repo.find_commit(commit).and_then(|c| c.tree()) else { return false };
-    let Ok(entry) = tree.get_path(Path::new(path)) else { return false };
-    blobs.findings(entry.id()).iter().any(|f| f.fingerprint == fingerprint)
+pub fn present_at(
+    objects: &Objects<'_>,
+    commit: Oid,
+    path: &str,
+    fingerprint: &str,
+    blobs: &mut LazyBlobs<'_>,
+) -> bool {
+    let Ok(tree) = objects.commit(commit).and_then(|c| objects.tree(c.tree_id())) else { return false };
+    let Some((id, Some(ObjectType::Blob))) = entry_at(objects, &tree, path.as_bytes()) else { return false };
+    blobs.findings(id).iter().any(|f| f.fingerprint == fingerprint)
 }
 
 /// Secrets on lines that the index adds compared with HEAD: what a commit made now would add.
@@ -928,6 +1146,10 @@ pub fn staged_findings(repo: &Repository, blobs: &mut LazyBlobs<'_>) -> Result<V
             continue;
         }
         let new = delta.new_file();
+        // A gitlink names a commit of the submodule's repository, not a blob of this one.
+        if new.mode() == git2::FileMode::Commit {
+            continue;
+        }
         let Some(path) = new.path_bytes().map(|p| String::from_utf8_lossy(p).into_owned()) else { continue };
         let found = match blobs.scan(new.id()) {
             BlobScan::Findings(found) => found,
@@ -939,7 +1161,9 @@ pub fn staged_findings(repo: &Repository, blobs: &mut LazyBlobs<'_>) -> Result<V
         if found.is_empty() {
             continue;
         }
-        let added = added_lines(repo, delta.old_file().id(), new.id())?;
+        // An earlier version that cannot be read whole is not handed to libgit2: every line counts as added.
+        let old = Some(delta.old_file().id()).filter(|&o| !o.is_zero() && blobs.whole(o)).unwrap_or_else(Oid::zero);
+        let added = added_lines(repo, old, new.id())?;
         for mut f in found {
             if (f.line..=f.end_line).any(|l| added.contains(&l)) {
                 f.path = path.clone();
@@ -975,7 +1199,26 @@ fn added_lines(repo: &Repository, old: Oid, new: Oid) -> Result<HashSet<usize>, 
 
 #[cfg(test)]
 mod tests {
-    use super::rfc3339;
+    use super::*;
+
+    #[test]
+    fn an_object_longer_than_its_header_stops_the_cat_file_reader() {
+        let oid = "1234567890abcdef1234567890abcdef12345678";
+        // Three bytes declared, then a MiB without a line break: what follows an object that
+        // lies about its size must not be buffered as one header line.
+        let mut stream = format!("{oid} blob 3\nabc").into_bytes();
+        stream.extend(std::iter::repeat_n(0u8, 1 << 20));
+        let (tx, _rx) = crossbeam_channel::unbounded();
+        let (mut stats, mut too_large, mut damaged) = (Stats::default(), HashMap::new(), Vec::new());
+        let read = read_stream(&stream[..], 10, &tx, &mut stats, &mut too_large, &mut damaged, Path::new("."));
+        let message = read.map(|_| String::new()).unwrap_or_else(|e| e.to_string());
+        assert!(message.contains("longer than its header"), "{message}");
+
+        let stream = format!("{oid} blob 3\nabc\n{}", "x".repeat(1 << 20)).into_bytes();
+        let read = read_stream(&stream[..], 10, &tx, &mut stats, &mut too_large, &mut damaged, Path::new("."));
+        let message = read.map(|_| String::new()).unwrap_or_else(|e| e.to_string());
+        assert!(message.contains("unterminated header"), "{message}");
+    }
 
     #[test]
     fn dates() {

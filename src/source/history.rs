@@ -1,6 +1,6 @@
 //! The history half of a scan root: which repositories it covers, how their repository-relative
 //! paths map onto the root's, and how history findings join the working tree's.
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use crate::config::Config;
@@ -124,7 +124,8 @@ fn scan_repository(
             return None;
         }
     };
-    let walk = git::all_commits(repo);
+    let objects = git::Objects { repo, damaged: &blobs.damaged };
+    let walk = git::all_commits(&objects);
     for message in walk.errors {
         report.errors.push(Notice { path: shown.clone(), message });
     }
@@ -136,8 +137,8 @@ fn scan_repository(
     if blobs.findings.is_empty() && blobs.too_large.is_empty() {
         return Some(blobs);
     }
-    let at_head = git::fingerprints_at_head(repo, &blobs.findings);
-    for mut f in git::introductions(repo, &commits, |oid| blobs.scan(oid), report) {
+    let at_head = git::fingerprints_at_head(&objects, &blobs.findings);
+    for mut f in git::introductions(&objects, &commits, |oid| blobs.scan(oid), report) {
         let Some(path) = map.apply(&f.path) else { continue };
         if config.path_allowed(&path) {
             continue;
@@ -217,6 +218,29 @@ pub fn scan_selection(
             return report;
         }
     };
+    // libgit2 reads commits and trees of its own accord here (walking, parsing revisions,
+    // diffing the index), and loops forever on a truncated loose one: with such an object, the
+    // scan stops before it starts. Other damage makes libgit2 fail at once, and is named.
+    let damaged = crate::source::pack::damaged_loose_objects(&repo);
+    let hangs = damaged.iter().filter(|(_, e)| e.truncated && !e.blob).count();
+    let damaged_ids: HashSet<git2::Oid> = damaged.iter().map(|(oid, _)| *oid).collect();
+    let git_dir = repo.path().display().to_string();
+    let named = damaged.into_iter().map(|(oid, e)| (oid, e.message)).collect();
+    for message in crate::source::pack::name_damaged(named, "loose objects") {
+        report.errors.push(Notice { path: git_dir.clone(), message });
+    }
+    if hangs > 0 {
+        report.errors.push(Notice {
+            path: shown,
+            message: format!(
+                "nothing was scanned: {hangs} truncated loose object{} (named) may be commits or trees, which \
+                 the history walk cannot read past; `git fsck` lists the damage",
+                if hangs == 1 { "" } else { "s" }
+            ),
+        });
+        return report;
+    }
+    let objects = git::Objects { repo: &repo, damaged: &damaged_ids };
     let canonical_root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
     let base = repository_base(&repo);
     let within = canonical_root.strip_prefix(&base).map(slash_path).ok().filter(|w| !w.is_empty());
@@ -231,8 +255,8 @@ pub fn scan_selection(
                 return report;
             }
         },
-        Selection::Range(spec) => match git::range_commits(&repo, spec) {
-            Ok((commits, tip)) => introduced(&repo, &commits, tip, &mut blobs, &mut report),
+        Selection::Range(spec) => match git::range_commits(&objects, spec) {
+            Ok((commits, tip)) => introduced(&objects, &commits, tip, &mut blobs, &mut report),
             Err(message) => {
                 report.errors.push(Notice { path: shown, message: format!("bad --range: {message}") });
                 return report;
@@ -243,8 +267,10 @@ pub fn scan_selection(
             let mut exclude = Vec::new();
             for (local, remote_tip) in updates {
                 // git passes shas; a pre-commit push of a whole new branch passes its ref name.
-                let resolved = git2::Oid::from_str(local)
-                    .or_else(|_| repo.revparse_single(local).and_then(|o| o.peel_to_commit()).map(|c| c.id()));
+                let resolved = git2::Oid::from_str(local).or_else(|_| {
+                    let commit = repo.revparse_single(local).and_then(|o| objects.commit_of(o.id()))?;
+                    commit.ok_or_else(|| git2::Error::from_str("not a commit"))
+                });
                 let Ok(local) = resolved else {
                     report.errors.push(Notice {
                         path: shown.clone(),
@@ -257,13 +283,13 @@ pub fn scan_selection(
                 }
                 include.push(local);
                 match remote_tip.as_deref().and_then(|r| git2::Oid::from_str(r).ok()).filter(|r| !r.is_zero()) {
-                    Some(r) if repo.find_commit(r).is_ok() => exclude.push(r),
-                    _ => exclude.extend(remote_tracking_tips(&repo, remote.as_deref())),
+                    Some(r) if objects.commit(r).is_ok() => exclude.push(r),
+                    _ => exclude.extend(remote_tracking_tips(&objects, remote.as_deref())),
                 }
             }
             match git::commits_between(&repo, &include, &exclude) {
                 Ok(commits) => match include.first() {
-                    Some(&tip) => introduced(&repo, &commits, tip, &mut blobs, &mut report),
+                    Some(&tip) => introduced(&objects, &commits, tip, &mut blobs, &mut report),
                     None => Vec::new(),
                 },
                 Err(e) => {
@@ -308,17 +334,17 @@ pub fn scan_selection(
 
 /// What `commits` introduce, each marked with whether the secret is still at its path in `tip`.
 fn introduced(
-    repo: &git2::Repository,
+    objects: &git::Objects<'_>,
     commits: &[git2::Oid],
     tip: git2::Oid,
     blobs: &mut git::LazyBlobs<'_>,
     report: &mut Report,
 ) -> Vec<crate::finding::Finding> {
     report.stats.commits += commits.len() as u64;
-    let mut found = git::introductions(repo, commits, |oid| blobs.scan(oid), report);
+    let mut found = git::introductions(objects, commits, |oid| blobs.scan(oid), report);
     for f in found.iter_mut() {
         f.source = Source::History;
-        let still = git::present_at(repo, tip, &f.path, &f.fingerprint, blobs);
+        let still = git::present_at(objects, tip, &f.path, &f.fingerprint, blobs);
         if let Some(h) = f.history.as_mut() {
             h.present_at_head = still;
         }
@@ -328,17 +354,15 @@ fn introduced(
 
 /// Tips of the remote's tracking refs (`refs/remotes/NAME/*`), or of every remote when the name
 /// is unknown.
-fn remote_tracking_tips(repo: &git2::Repository, remote: Option<&str>) -> Vec<git2::Oid> {
+fn remote_tracking_tips(objects: &git::Objects<'_>, remote: Option<&str>) -> Vec<git2::Oid> {
     let glob = match remote {
         Some(name) if !name.contains(['*', '?', '[']) => format!("refs/remotes/{name}/*"),
         _ => "refs/remotes/*".to_string(),
     };
     let mut out = Vec::new();
-    if let Ok(refs) = repo.references_glob(&glob) {
+    if let Ok(refs) = objects.repo.references_glob(&glob) {
         for r in refs.flatten() {
-            if let Ok(c) = r.peel_to_commit() {
-                out.push(c.id());
-            }
+            out.extend(git::ref_commit(objects, &r));
         }
     }
     out

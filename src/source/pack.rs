@@ -4,9 +4,13 @@
 //! This replaced piping `git cat-file --batch-all-objects --batch --unordered` into the matchers:
 //! on the history benchmark the pack traversal decodes the 1.87 GB of blobs in 0.34 s, where
 //! `cat-file` alone takes 1.4 s to write them to /dev/null and most of keytrail's time went into
-//! copying them through the pipe (BENCHMARKS.md). `cat-file` stays as the fallback: any object
-//! store this module cannot read completely (a damaged pack, an index without its pack, an object
-//! format other than SHA-1) is read through it instead, and it names what is damaged.
+//! copying them through the pipe (BENCHMARKS.md). `cat-file` stays as the fallback for an object
+//! format other than SHA-1.
+//!
+//! Damage costs only what is damaged: a pack that cannot be read at all is named and skipped, a
+//! pack that fails part-way (or holds an object too large to decode in memory) is read object by
+//! object, header first, and every loose object is read here, never by libgit2, which loops
+//! forever on a truncated one. What cannot be read is named.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -32,6 +36,39 @@ pub struct ObjectScan {
     pub stats: Stats,
     /// Damage (a pack or an object that cannot be read), each message naming what.
     pub errors: Vec<String>,
+}
+
+/// What a loose object holds, as keytrail reads it.
+#[derive(Debug)]
+pub enum Loose {
+    /// A blob within the size limit, and its content.
+    Blob(Vec<u8>),
+    /// A blob over the size limit (its declared size): only its header was inflated.
+    TooLarge(u64),
+    /// Another kind of object, inflated to its end and found whole.
+    Other(ObjectType),
+}
+
+/// Why a loose object cannot be read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LooseError {
+    pub message: String,
+    /// Its zlib stream ends early: libgit2 would loop forever reading it.
+    pub truncated: bool,
+    /// Its header names a blob: libgit2 reads blobs only where keytrail asks it to.
+    pub blob: bool,
+}
+
+impl std::fmt::Display for LooseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl LooseError {
+    fn new(message: impl Into<String>) -> Self {
+        LooseError { message: message.into(), truncated: false, blob: false }
+    }
 }
 
 /// Object directories nested through `info/alternates` deeper than this are not followed
@@ -73,13 +110,15 @@ pub fn scan_objects(repo: &Repository, matcher: &Matcher, opts: &GitOptions) -> 
     for dir in &dirs {
         loose_objects(dir, &seen, &mut loose, &mut errors)?;
     }
-    let damaged = scan_by_id(repo.path(), &loose, &sink, threads);
-    name_damaged(damaged, "loose objects", &mut errors);
+    let damaged = scan_loose(&loose, Some(&sink), threads);
+    let damaged_ids = damaged.iter().map(|(oid, _)| *oid).collect();
+    errors.extend(name_damaged(damaged.into_iter().map(|(oid, e)| (oid, e.message)).collect(), "loose objects"));
     let stats =
         Stats { blobs: sink.blobs.into_inner(), blob_bytes: sink.blob_bytes.into_inner(), packs, ..Stats::default() };
     let findings = sink.findings.into_inner().unwrap_or_else(|p| p.into_inner());
     let too_large = sink.too_large.into_inner().unwrap_or_else(|p| p.into_inner());
-    Ok(ObjectScan { blobs: HistoryBlobs { findings, too_large, limit: opts.max_blob_size }, stats, errors })
+    let blobs = HistoryBlobs { findings, too_large, limit: opts.max_blob_size, damaged: damaged_ids };
+    Ok(ObjectScan { blobs, stats, errors })
 }
 
 /// Where decoded blobs go, shared by every decoding thread.
@@ -258,7 +297,7 @@ fn scan_pack(
         let ids: Vec<Oid> =
             index.iter().filter(|e| !earlier.contains(&e.oid)).map(|e| to_oid(&e.oid)).collect::<Result<_, _>>()?;
         let damaged = scan_by_id(git_dir, &ids, sink, threads);
-        name_damaged(damaged, &format!("pack {pack_name}"), errors);
+        errors.extend(name_damaged(damaged, &format!("pack {pack_name}")));
     }
     seen.extend(index.iter().map(|e| e.oid));
     Ok(true)
@@ -321,11 +360,11 @@ fn traverse_pack(
     })
 }
 
-/// Loose objects (`xx/yyyy…` files) not already read from a pack.
+/// Loose objects (`xx/yyyy…` files) not already read from a pack, with their files.
 fn loose_objects(
     objects: &Path,
     seen: &HashSet<ObjectId>,
-    out: &mut Vec<Oid>,
+    out: &mut Vec<(Oid, PathBuf)>,
     errors: &mut Vec<String>,
 ) -> Result<(), Unsupported> {
     let entries = match std::fs::read_dir(objects) {
@@ -355,17 +394,17 @@ fn loose_objects(
             };
             let Ok(id) = ObjectId::from_hex(format!("{prefix}{rest}").as_bytes()) else { continue };
             if !seen.contains(&id) {
-                out.push(to_oid(&id)?);
+                out.push((to_oid(&id)?, file.path()));
             }
         }
     }
     Ok(())
 }
 
-/// Reads objects by id through libgit2, one repository handle per thread (handles are not shared
-/// across threads): each object's header first, so a blob over the size limit is never inflated
-/// (libgit2 inflates no more than the header's size, so a header that lies is caught, not
-/// believed). Returns the objects that could not be read, with why.
+/// Reads packed objects by id through libgit2, one repository handle per thread (handles are not
+/// shared across threads): each object's header first, so a blob over the size limit is never
+/// inflated (libgit2 inflates a packed object no further than its header's size). Returns the
+/// objects that could not be read, with why.
 fn scan_by_id(git_dir: &Path, oids: &[Oid], sink: &Sink<'_>, threads: usize) -> Vec<(Oid, String)> {
     if oids.is_empty() {
         return Vec::new();
@@ -410,12 +449,172 @@ fn scan_one(odb: &git2::Odb<'_>, oid: Oid, sink: &Sink<'_>) -> Result<(), git2::
 
 /// Names the first few unreadable objects of `place` and counts the rest, so a badly damaged
 /// pack gives a readable report rather than one line per object.
-fn name_damaged(damaged: Vec<(Oid, String)>, place: &str, errors: &mut Vec<String>) {
+pub fn name_damaged(damaged: Vec<(Oid, String)>, place: &str) -> Vec<String> {
     let n = damaged.len();
-    for (oid, message) in damaged.into_iter().take(DAMAGED_NAMED) {
-        errors.push(format!("object {oid} ({place}) cannot be read: {message}; skipped"));
-    }
+    let mut out: Vec<String> = damaged
+        .into_iter()
+        .take(DAMAGED_NAMED)
+        .map(|(oid, message)| format!("object {oid} ({place}) cannot be read: {message}; skipped"))
+        .collect();
     if n > DAMAGED_NAMED {
-        errors.push(format!("… and {} more objects of {place} cannot be read", n - DAMAGED_NAMED));
+        out.push(format!("… and {} more objects of {place} cannot be read", n - DAMAGED_NAMED));
     }
+    out
+}
+
+/// Reads loose objects on `threads` threads: blobs go to `sink` (when there is one), every other
+/// object is inflated to its end to prove it whole. Returns the objects that could not be read.
+fn scan_loose(loose: &[(Oid, PathBuf)], sink: Option<&Sink<'_>>, threads: usize) -> Vec<(Oid, LooseError)> {
+    if loose.is_empty() {
+        return Vec::new();
+    }
+    let chunk = loose.len().div_ceil(threads.max(1));
+    let damaged = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for part in loose.chunks(chunk) {
+            let damaged = &damaged;
+            s.spawn(move || {
+                let mut local = Vec::new();
+                for (oid, path) in part {
+                    // Without a sink only the other objects matter: a blob's header is enough.
+                    let limit = sink.map_or(0, |s| s.opts.max_blob_size);
+                    match read_loose(path, limit) {
+                        Ok(Loose::Blob(data)) => {
+                            if let Some(sink) = sink {
+                                sink.blob(*oid, &data);
+                            }
+                        }
+                        Ok(Loose::TooLarge(size)) => {
+                            if let Some(sink) = sink {
+                                sink.oversize(*oid, size);
+                            }
+                        }
+                        Ok(Loose::Other(_)) => {}
+                        Err(e) => local.push((*oid, e)),
+                    }
+                }
+                lock(damaged).extend(local);
+            });
+        }
+    });
+    let mut damaged = damaged.into_inner().unwrap_or_else(|p| p.into_inner());
+    damaged.sort_by_key(|(oid, _)| *oid);
+    damaged
+}
+
+/// The loose objects of the repository that cannot be read whole, blobs judged by their header
+/// only: what must be kept from libgit2 before a scan of part of the history (see [`read_loose`]).
+pub fn damaged_loose_objects(repo: &Repository) -> Vec<(Oid, LooseError)> {
+    let mut loose = Vec::new();
+    let mut errors = Vec::new();
+    for dir in object_dirs(&repo.commondir().join("objects")) {
+        // Ids that are not SHA-1 cannot be listed; the repository would not have opened.
+        let _ = loose_objects(&dir, &HashSet::new(), &mut loose, &mut errors);
+    }
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    scan_loose(&loose, None, threads)
+}
+
+/// The repository's object directories: its own, then its alternates.
+pub fn object_dirs_of(repo: &Repository) -> Vec<PathBuf> {
+    object_dirs(&repo.commondir().join("objects"))
+}
+
+/// The file of loose object `oid`, if it has one in one of `dirs`.
+pub fn loose_path(dirs: &[PathBuf], oid: Oid) -> Option<PathBuf> {
+    let hex = oid.to_string();
+    dirs.iter().map(|d| d.join(&hex[..2]).join(&hex[2..])).find(|p| p.is_file())
+}
+
+/// The longest loose-object header (`commit 18446744073709551615` and its NUL, with room).
+const LOOSE_HEADER_MAX: usize = 64;
+
+/// Reads the loose object file at `path`, inflating no more of it than needed: a blob over
+/// `max_blob_size` only as far as its header, any other object to its end to check it whole
+/// (without keeping it).
+///
+/// libgit2 is never handed a loose object keytrail has not read whole itself: libgit2 1.9 loops
+/// forever on a loose object whose zlib stream ends early (`git_zstream_get_output` waits for
+/// output that the exhausted input cannot give), so one truncated object would hang the scan.
+pub fn read_loose(path: &Path, max_blob_size: u64) -> Result<Loose, LooseError> {
+    use std::io::BufRead;
+    let file = std::fs::File::open(path).map_err(|e| LooseError::new(e.to_string()))?;
+    let mut input = std::io::BufReader::with_capacity(64 << 10, file);
+    let mut z = flate2::Decompress::new(true);
+    let mut ended = false;
+    // Inflates into `out`, reading the file as needed; how much it wrote. An end of the file
+    // before the end of the stream is the damage libgit2 cannot handle.
+    let mut inflate = |out: &mut [u8], ended: &mut bool| -> Result<usize, LooseError> {
+        loop {
+            let buf = input.fill_buf().map_err(|e| LooseError::new(e.to_string()))?;
+            if buf.is_empty() {
+                let message = "truncated: its zlib stream ends early".into();
+                return Err(LooseError { message, truncated: true, blob: false });
+            }
+            let (in_before, out_before) = (z.total_in(), z.total_out());
+            let status = z
+                .decompress(buf, out, flate2::FlushDecompress::None)
+                .map_err(|e| LooseError::new(format!("corrupt zlib stream: {e}")))?;
+            let used = (z.total_in() - in_before) as usize;
+            let wrote = (z.total_out() - out_before) as usize;
+            input.consume(used);
+            *ended = status == flate2::Status::StreamEnd;
+            if wrote > 0 || *ended {
+                return Ok(wrote);
+            }
+            if used == 0 {
+                return Err(LooseError::new("corrupt zlib stream: no progress"));
+            }
+        }
+    };
+    let mut head = [0u8; LOOSE_HEADER_MAX];
+    let mut filled = 0;
+    let nul = loop {
+        if let Some(i) = head[..filled].iter().position(|&b| b == 0) {
+            break i;
+        }
+        if filled == head.len() || ended {
+            return Err(LooseError::new("malformed header"));
+        }
+        // A few bytes at a time, so that a blob over the limit costs no more than its header.
+        let want = (filled + 16).min(head.len());
+        filled += inflate(&mut head[filled..want], &mut ended)?;
+    };
+    let header = std::str::from_utf8(&head[..nul]).map_err(|_| LooseError::new("malformed header"))?;
+    let (kind, size) = header.split_once(' ').ok_or_else(|| LooseError::new("malformed header"))?;
+    let size: u64 = size.parse().map_err(|_| LooseError::new(format!("malformed header {header:?}")))?;
+    let kind = match kind {
+        "blob" => ObjectType::Blob,
+        "tree" => ObjectType::Tree,
+        "commit" => ObjectType::Commit,
+        "tag" => ObjectType::Tag,
+        _ => return Err(LooseError::new(format!("unknown object type in header {header:?}"))),
+    };
+    if kind == ObjectType::Blob && size > max_blob_size {
+        return Ok(Loose::TooLarge(size));
+    }
+    let keep = kind == ObjectType::Blob;
+    let mut body = if keep { Vec::with_capacity(size as usize) } else { Vec::new() };
+    let mut total = (filled - nul - 1) as u64;
+    if keep {
+        body.extend_from_slice(&head[nul + 1..filled]);
+    }
+    let mut scratch = vec![0u8; 64 << 10];
+    while !ended && total <= size {
+        // One byte past the declared size is enough to tell an object longer than its header.
+        let room = (size + 1 - total).min(scratch.len() as u64) as usize;
+        let n = inflate(&mut scratch[..room], &mut ended).map_err(|e| LooseError { blob: keep, ..e })?;
+        total += n as u64;
+        if keep && total <= size {
+            body.extend_from_slice(&scratch[..n]);
+        }
+    }
+    let mismatch = |message: String| LooseError { message, truncated: false, blob: keep };
+    if total > size {
+        return Err(mismatch(format!("longer than the {size} bytes its header declares")));
+    }
+    if total < size {
+        return Err(mismatch(format!("{total} bytes where its header declares {size}")));
+    }
+    Ok(if keep { Loose::Blob(body) } else { Loose::Other(kind) })
 }
