@@ -7,64 +7,12 @@ mod common;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::process::Command;
 
-use common::{commit_all, findings, git, git_cmd, keytrail, repo, scan_json, write, Fake};
+use common::{
+    commit_all, corrupt_loose_object, damage_loose_object, findings, git, git_cmd, keytrail, make_writable, repo,
+    scan_json, scan_run, write, Fake, LooseDamage,
+};
 use serde_json::Value;
-
-/// One run of `keytrail scan --format json` with the stderr summary on (no `-q`).
-struct Run {
-    code: i32,
-    json: Value,
-    stderr: String,
-}
-
-impl Run {
-    fn findings(&self) -> Vec<Value> {
-        findings(&self.json)
-    }
-
-    fn errors(&self) -> Vec<Value> {
-        self.json["errors"].as_array().unwrap().clone()
-    }
-
-    fn skipped(&self) -> Vec<Value> {
-        self.json["skipped"].as_array().unwrap().clone()
-    }
-
-    /// Lines of stderr that report an error.
-    fn error_lines(&self) -> Vec<&str> {
-        self.stderr.lines().filter(|l| l.starts_with("error")).collect()
-    }
-}
-
-fn scan(dir: &Path, extra: &[&str]) -> Run {
-    let out = keytrail()
-        .args(["scan", "--format", "json", "--color", "never"])
-        .args(extra)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8(out.stderr).expect("stderr is UTF-8");
-    let code = out.status.code().unwrap_or_else(|| panic!("killed by a signal; stderr: {stderr}"));
-    assert!(!stderr.contains("panicked"), "keytrail panicked: {stderr}");
-    assert!((0..=2).contains(&code), "exit {code}: {stderr}");
-    let json = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)));
-    Run { code, json, stderr }
-}
-
-fn loose_object_path(repo: &Path, oid: &str) -> std::path::PathBuf {
-    repo.join(".git/objects").join(&oid[..2]).join(&oid[2..])
-}
-
-/// Overwrites a loose object with bytes that are not zlib.
-fn corrupt_loose_object(repo: &Path, oid: &str) {
-    let path = loose_object_path(repo, oid);
-    assert!(path.is_file(), "{} is not a loose object", path.display());
-    Command::new("chmod").arg("u+w").arg(&path).status().unwrap();
-    std::fs::write(&path, b"this is not a zlib stream, just garbage\n").unwrap();
-}
 
 // 1. Shallow clone: history stops at the graft; one note says so; what is there is still scanned.
 #[test]
@@ -90,7 +38,7 @@ fn shallow_clone_scans_what_it_has_and_says_history_is_cut() {
     git(&scan_dir, &["clone", "-q", "--depth", "2", &url, "clone"]);
     assert_eq!(git(&scan_dir.join("clone"), &["rev-parse", "--is-shallow-repository"]), "true");
 
-    let r = scan(&scan_dir, &[]);
+    let r = scan_run(&scan_dir, &[]);
     let f = r.findings();
     assert_eq!(f.len(), 1, "only the secret inside the shallow history: {f:#?}");
     assert_eq!(f[0]["commit"], added.as_str());
@@ -105,7 +53,7 @@ fn shallow_clone_scans_what_it_has_and_says_history_is_cut() {
     // Scanning the clone itself, and with --depth 1: the graft commit's secrets are still reported.
     let one = top.path().join("one");
     git(top.path(), &["clone", "-q", "--depth", "1", &url, "one"]);
-    let r = scan(&one, &["--history-only"]);
+    let r = scan_run(&one, &["--history-only"]);
     assert_eq!(r.code, 0, "the tip commit has no secret: {}", r.stderr);
     assert_eq!(r.stderr.matches("shallow clone").count(), 1, "{}", r.stderr);
     assert_eq!(r.json["stats"]["commits"], 1);
@@ -114,29 +62,38 @@ fn shallow_clone_scans_what_it_has_and_says_history_is_cut() {
 // 2a. Corrupt loose object plus a secret elsewhere: the damage is named, the secret found, exit 1.
 #[test]
 fn corrupt_loose_object_is_named_and_other_secrets_are_still_found() {
-    let r = repo();
-    let d = r.path();
-    let secret = Fake::new(201).github_pat();
-    write(d, "victim.txt", "an ordinary file whose blob will be damaged\n");
-    commit_all(d, "victim");
-    write(d, "app.cfg", format!("token = {secret}\n"));
-    let added = commit_all(d, "add a token");
-    write(d, "app.cfg", "token = none\n");
-    commit_all(d, "remove the token");
-    let victim = git(d, &["rev-parse", "HEAD:victim.txt"]);
-    corrupt_loose_object(d, &victim);
+    for damage in [LooseDamage::Garbage, LooseDamage::Overwritten, LooseDamage::Truncated] {
+        let r = repo();
+        let d = r.path();
+        let secret = Fake::new(201).github_pat();
+        write(d, "victim.txt", "an ordinary file whose blob will be damaged, long enough to be worth compressing\n");
+        commit_all(d, "victim");
+        write(d, "app.cfg", format!("token = {secret}\n"));
+        let added = commit_all(d, "add a token");
+        write(d, "app.cfg", "token = none\n");
+        commit_all(d, "remove the token");
+        let victim = git(d, &["rev-parse", "HEAD:victim.txt"]);
+        damage_loose_object(d, &victim, damage);
 
-    let run = scan(d, &[]);
-    let f = run.findings();
-    assert_eq!(f.len(), 1, "the undamaged history is still scanned: {f:#?}\nstderr: {}", run.stderr);
-    assert_eq!(f[0]["commit"], added.as_str());
-    assert_eq!(f[0]["path"], "app.cfg");
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(
-        run.error_lines().iter().any(|l| l.contains(&victim)),
-        "stderr names the damaged object {victim}: {}",
-        run.stderr
-    );
+        for extra in [&[][..], &["--history-only"]] {
+            let run = scan_run(d, extra);
+            let f = run.findings();
+            assert_eq!(
+                f.len(),
+                1,
+                "{damage:?} {extra:?}: the undamaged history is still scanned: {f:#?}\n{}",
+                run.stderr
+            );
+            assert_eq!(f[0]["commit"], added.as_str());
+            assert_eq!(f[0]["path"], "app.cfg");
+            assert_eq!(run.code, 1, "{}", run.stderr);
+            assert!(
+                run.error_lines().iter().any(|l| l.contains(&victim)),
+                "{damage:?} {extra:?}: stderr names the damaged object {victim}: {}",
+                run.stderr
+            );
+        }
+    }
 }
 
 // 2b. Corrupt loose object and nothing found: exit 2.
@@ -150,7 +107,7 @@ fn corrupt_loose_object_and_nothing_found_exits_2() {
     let victim = git(d, &["rev-parse", "HEAD:victim.txt"]);
     corrupt_loose_object(d, &victim);
 
-    let run = scan(d, &[]);
+    let run = scan_run(d, &[]);
     assert!(run.findings().is_empty(), "{:#?}", run.findings());
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(!run.errors().is_empty());
@@ -165,14 +122,14 @@ fn corrupt_loose_object_and_nothing_found_exits_2() {
 #[test]
 fn empty_repository_is_clean() {
     let r = repo();
-    let run = scan(r.path(), &[]);
+    let run = scan_run(r.path(), &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.errors().is_empty(), "{:#?}", run.errors());
     assert!(run.error_lines().is_empty(), "{}", run.stderr);
     assert_eq!(run.json["stats"]["repositories"], 1);
     assert_eq!(run.json["stats"]["commits"], 0);
 
-    let run = scan(r.path(), &["--history-only"]);
+    let run = scan_run(r.path(), &["--history-only"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.error_lines().is_empty(), "{}", run.stderr);
 }
@@ -206,7 +163,7 @@ fn submodule_history_is_not_reported_as_the_parents() {
     parent_commits.push(commit_all(&parent, "parent: remove it"));
     assert!(parent.join("sub/.git").is_file(), "sub is a submodule checkout");
 
-    let run = scan(&parent, &[]);
+    let run = scan_run(&parent, &[]);
     assert!(run.errors().is_empty(), "{:#?}\n{}", run.errors(), run.stderr);
     assert!(run.error_lines().is_empty(), "{}", run.stderr);
     let f = run.findings();
@@ -239,7 +196,7 @@ fn linked_worktree_reports_the_shared_history() {
     let wt = top.path().join("wt");
     assert!(wt.join(".git").is_file(), "wt is a linked worktree");
 
-    let run = scan(&wt, &[]);
+    let run = scan_run(&wt, &[]);
     assert!(run.errors().is_empty(), "{:#?}\n{}", run.errors(), run.stderr);
     let f = run.findings();
     assert_eq!(f.len(), 1, "{f:#?}\n{}", run.stderr);
@@ -261,7 +218,7 @@ fn plain_folder_and_plain_file_are_scanned_without_git_errors() {
     write(d, "conf/app.cfg", format!("token = {}\n", Fake::new(601).github_pat()));
 
     for target in [".", "conf/app.cfg"] {
-        let run = scan(d, &[target]);
+        let run = scan_run(d, &[target]);
         assert_eq!(run.code, 1, "{target}: {}", run.stderr);
         assert!(run.errors().is_empty(), "{target}: {:#?}", run.errors());
         assert!(!run.stderr.to_lowercase().contains("git"), "{target}: no git message: {}", run.stderr);
@@ -316,7 +273,7 @@ fn non_utf8_names_and_messages_are_found_and_output_is_valid_json() {
         }
     }
 
-    let run = scan(d, &[]);
+    let run = scan_run(d, &[]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(run.errors().is_empty(), "{:#?}", run.errors());
     let f = run.findings();
@@ -349,7 +306,7 @@ fn history_blob_over_the_size_limit_is_skipped_and_reported() {
     // Under the default limit the secret is found ...
     assert_eq!(findings(&scan_json(d, &[])).len(), 1);
     // ... over a 1 KiB limit it is passed over, and the report says so.
-    let run = scan(d, &["--max-file-size", "1K"]);
+    let run = scan_run(d, &["--max-file-size", "1K"]);
     assert!(run.findings().is_empty(), "{:#?}", run.findings());
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.json["stats"]["skipped_too_large"], 1, "the blob is counted: {:#?}", run.json["stats"]);
@@ -373,7 +330,7 @@ fn ref_to_a_missing_commit_is_named_and_other_refs_are_scanned() {
     let bogus = "1234567890abcdef1234567890abcdef12345678";
     std::fs::write(d.join(".git/refs/heads/broken"), format!("{bogus}\n")).unwrap();
 
-    let run = scan(d, &[]);
+    let run = scan_run(d, &[]);
     let f = run.findings();
     assert_eq!(f.len(), 1, "{f:#?}\n{}", run.stderr);
     assert_eq!(f[0]["commit"], added.as_str());
@@ -385,26 +342,71 @@ fn ref_to_a_missing_commit_is_named_and_other_refs_are_scanned() {
     );
 }
 
-// 10. A truncated pack: the in-process reader gives up, `git cat-file` names the pack, no panic.
-#[test]
-fn truncated_pack_is_named() {
-    let r = repo();
-    let d = r.path();
-    write(d, "app.cfg", format!("token = {}\n", Fake::new(1001).github_pat()));
-    commit_all(d, "add a token");
-    git(d, &["gc", "-q"]);
-    let pack = std::fs::read_dir(d.join(".git/objects/pack"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|x| x == "pack"))
-        .expect("a pack after gc");
-    Command::new("chmod").arg("u+w").arg(&pack).status().unwrap();
-    let len = std::fs::metadata(&pack).unwrap().len();
-    std::fs::OpenOptions::new().write(true).open(&pack).unwrap().set_len(len / 2).unwrap();
+/// Ways a pack gets damaged.
+#[derive(Clone, Copy, Debug)]
+enum PackDamage {
+    /// Cut in half.
+    Truncated,
+    /// Its index deleted.
+    NoIndex,
+    /// Its index replaced by another pack's.
+    ForeignIndex,
+}
 
-    let run = scan(d, &["--history-only"]);
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    assert_eq!(run.json["stats"]["packs"], 0);
-    let name = pack.file_name().unwrap().to_str().unwrap();
-    assert!(run.error_lines().iter().any(|l| l.contains(name)), "stderr names the pack: {}", run.stderr);
+// 10. A damaged pack is named; the loose history on top of it is still read.
+#[test]
+fn damaged_pack_is_named_and_the_loose_history_is_still_read() {
+    for damage in [PackDamage::Truncated, PackDamage::NoIndex, PackDamage::ForeignIndex] {
+        let r = repo();
+        let d = r.path();
+        let mut fake = Fake::new(1001);
+        write(d, "packed.cfg", format!("token = {}\n", fake.github_pat()));
+        commit_all(d, "add a token");
+        git(d, &["gc", "-q"]);
+        write(d, "loose.cfg", format!("key = {}\n", fake.stripe_live()));
+        let added = commit_all(d, "add a key, loose");
+        write(d, "loose.cfg", "key = none\n");
+        commit_all(d, "remove it");
+        let pack = std::fs::read_dir(d.join(".git/objects/pack"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|x| x == "pack"))
+            .expect("a pack after gc");
+        let idx = pack.with_extension("idx");
+        match damage {
+            PackDamage::Truncated => {
+                make_writable(&pack);
+                let len = std::fs::metadata(&pack).unwrap().len();
+                std::fs::OpenOptions::new().write(true).open(&pack).unwrap().set_len(len / 2).unwrap();
+            }
+            PackDamage::NoIndex => std::fs::remove_file(&idx).unwrap(),
+            PackDamage::ForeignIndex => {
+                let other = repo();
+                write(other.path(), "other.txt", "another repository\n");
+                commit_all(other.path(), "other");
+                git(other.path(), &["gc", "-q"]);
+                let foreign = std::fs::read_dir(other.path().join(".git/objects/pack"))
+                    .unwrap()
+                    .map(|e| e.unwrap().path())
+                    .find(|p| p.extension().is_some_and(|x| x == "idx"))
+                    .unwrap();
+                make_writable(&idx);
+                std::fs::copy(foreign, &idx).unwrap();
+            }
+        }
+
+        let run = scan_run(d, &["--history-only"]);
+        let f = run.findings();
+        assert_eq!(f.len(), 1, "{damage:?}: {f:#?}\n{}", run.stderr);
+        assert_eq!(f[0]["path"], "loose.cfg");
+        assert_eq!(f[0]["commit"], added.as_str());
+        assert_eq!(run.code, 1, "{}", run.stderr);
+        assert_eq!(run.json["stats"]["packs"], 0);
+        let name = pack.file_name().unwrap().to_str().unwrap();
+        assert!(
+            run.error_lines().iter().any(|l| l.contains(name)),
+            "{damage:?}: stderr names the pack: {}",
+            run.stderr
+        );
+    }
 }

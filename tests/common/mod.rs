@@ -174,3 +174,116 @@ pub fn scan_json(dir: &Path, extra: &[&str]) -> serde_json::Value {
 pub fn findings(v: &serde_json::Value) -> Vec<serde_json::Value> {
     v["findings"].as_array().unwrap().clone()
 }
+
+/// How long a scan of hostile input may run before it counts as hung: far beyond what any of
+/// them needs, so only a hang reaches it.
+pub const HANG: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// One run of `keytrail scan --format json` with the stderr summary on (no `-q`).
+pub struct ScanRun {
+    pub code: i32,
+    pub json: serde_json::Value,
+    pub stderr: String,
+}
+
+impl ScanRun {
+    pub fn findings(&self) -> Vec<serde_json::Value> {
+        findings(&self.json)
+    }
+
+    pub fn errors(&self) -> Vec<serde_json::Value> {
+        self.json["errors"].as_array().unwrap().clone()
+    }
+
+    pub fn skipped(&self) -> Vec<serde_json::Value> {
+        self.json["skipped"].as_array().unwrap().clone()
+    }
+
+    /// Lines of stderr that report an error.
+    pub fn error_lines(&self) -> Vec<&str> {
+        self.stderr.lines().filter(|l| l.starts_with("error")).collect()
+    }
+
+    /// Lines of stderr that report something passed over.
+    pub fn skipped_lines(&self) -> Vec<&str> {
+        self.stderr.lines().filter(|l| l.starts_with("skipped")).collect()
+    }
+
+    /// Paths of the findings, sorted.
+    pub fn paths(&self) -> Vec<String> {
+        let mut p: Vec<String> =
+            self.findings().iter().map(|f| f["path"].as_str().unwrap_or_default().to_string()).collect();
+        p.sort();
+        p
+    }
+}
+
+/// `keytrail scan --format json EXTRA…` in `dir`, held to what every scan of hostile input must
+/// show: it ends (within [`HANG`]), does not panic, exits 0, 1 or 2, and writes JSON.
+pub fn scan_run(dir: &Path, extra: &[&str]) -> ScanRun {
+    scan_with(keytrail(), dir, extra)
+}
+
+/// [`scan_run`] with a prepared command (one with resource limits, say).
+pub fn scan_with(mut cmd: Command, dir: &Path, extra: &[&str]) -> ScanRun {
+    let out = cmd
+        .args(["scan", "--format", "json", "--color", "never"])
+        .args(extra)
+        .current_dir(dir)
+        .timeout(HANG)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).expect("stderr is UTF-8");
+    let code = out.status.code().unwrap_or_else(|| panic!("killed by a signal (hung, or aborted): {stderr}"));
+    assert!(!stderr.contains("panicked"), "keytrail panicked: {stderr}");
+    assert!((0..=2).contains(&code), "exit {code}: {stderr}");
+    let json = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)));
+    ScanRun { code, json, stderr }
+}
+
+pub fn loose_object_path(repo: &Path, oid: &str) -> std::path::PathBuf {
+    repo.join(".git/objects").join(&oid[..2]).join(&oid[2..])
+}
+
+/// Overwrites a loose object with bytes that are not zlib.
+pub fn corrupt_loose_object(repo: &Path, oid: &str) {
+    let path = loose_object_path(repo, oid);
+    assert!(path.is_file(), "{} is not a loose object", path.display());
+    make_writable(&path);
+    std::fs::write(&path, b"this is not a zlib stream, just garbage\n").unwrap();
+}
+
+/// git writes objects and packs read-only.
+pub fn make_writable(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mut perms = std::fs::metadata(path).unwrap().permissions();
+    perms.set_mode(perms.mode() | 0o200);
+    std::fs::set_permissions(path, perms).unwrap();
+}
+
+/// Ways a loose object's file gets damaged.
+#[derive(Clone, Copy, Debug)]
+pub enum LooseDamage {
+    /// Replaced by bytes that are not zlib at all.
+    Garbage,
+    /// Four bytes in the middle of its zlib stream overwritten.
+    Overwritten,
+    /// Cut in half.
+    Truncated,
+}
+
+pub fn damage_loose_object(repo: &Path, oid: &str, damage: LooseDamage) {
+    let path = loose_object_path(repo, oid);
+    make_writable(&path);
+    let mut bytes = std::fs::read(&path).unwrap();
+    match damage {
+        LooseDamage::Garbage => return corrupt_loose_object(repo, oid),
+        LooseDamage::Overwritten => {
+            let mid = bytes.len() / 2;
+            bytes[mid - 2..mid + 2].copy_from_slice(&[0xff; 4]);
+        }
+        LooseDamage::Truncated => bytes.truncate(bytes.len() / 2),
+    }
+    std::fs::write(&path, bytes).unwrap();
+}
