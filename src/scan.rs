@@ -1,6 +1,7 @@
 //! The one pipeline: sources yield blobs, the matcher finds raw matches, and each becomes a
 //! [`Finding`]; the [`Report`] collects them with what was scanned and skipped, sorted so that
 //! output never depends on thread timing.
+use std::ops::Range;
 use std::path::PathBuf;
 
 use serde::Serialize;
@@ -216,9 +217,16 @@ pub fn blob_findings(
         return Ok(Vec::new());
     }
     let lines = LineIndex::new(hay);
+    // Every secret's span, so that a snippet masks the other secrets on its line too; a decoded
+    // secret's is the encoded text it came from.
+    let spans: Vec<Range<usize>> = matches
+        .iter()
+        .flat_map(|m| std::iter::once(m.secret.clone()).chain(m.companion.clone()))
+        .chain(decoded.iter().map(|(v, _)| v.origin.clone()))
+        .collect();
     let mut found: Vec<Finding> = matches
         .iter()
-        .map(|m| Finding::new(matcher.rule(m.rule), m, hay, &lines, path.to_string(), show_secrets))
+        .map(|m| Finding::new(matcher.rule(m.rule), m, hay, &lines, path.to_string(), show_secrets, &spans))
         .collect();
     if transcoded.is_some() {
         for f in &mut found {
@@ -227,7 +235,7 @@ pub fn blob_findings(
     }
     for (v, m) in decoded {
         let rule = matcher.rule(m.rule);
-        let f = Finding::from_view(rule, &m, v, hay, &lines, path.to_string(), show_secrets);
+        let f = Finding::from_view(rule, &m, v, hay, &lines, path.to_string(), show_secrets, &spans);
         if found.iter().any(|o| o.rule_id == f.rule_id && o.line == f.line && o.fingerprint == f.fingerprint) {
             continue;
         }
