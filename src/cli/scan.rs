@@ -195,9 +195,15 @@ fn ways_out(report: &Report, pushing: bool, colour: bool) {
         let commit = f
             .history
             .as_ref()
-            .map(|h| format!(" (commit {})", &h.commit[..h.commit.len().min(10)]))
+            .map(|h| format!(" (commit {})", clean(h.commit.get(..10).unwrap_or(&h.commit))))
             .unwrap_or_default();
-        msg.push_str(&format!("  {}:{}  {} ({}){commit}\n", clean(&f.path), f.line, f.rule_name, f.nhi_kind.label()));
+        msg.push_str(&format!(
+            "  {}:{}  {} ({}){commit}\n",
+            clean(&f.path),
+            f.line,
+            clean(&f.rule_name),
+            f.nhi_kind.label()
+        ));
         if !fingerprints.iter().any(|(fp, p)| *fp == f.fingerprint && *p == f.path) {
             fingerprints.push((&f.fingerprint, &f.path));
         }
@@ -230,18 +236,25 @@ fn ways_out(report: &Report, pushing: bool, colour: bool) {
     eprint!("{msg}");
 }
 
-/// A path as a `.keytrailignore` glob that matches only itself.
+/// A path as a `.keytrailignore` glob that matches only itself, or little else: what the line
+/// cannot hold as it is (whitespace, which splits it, `#`, which starts a comment, a quote, which
+/// ends the shell's quoting) and what the terminal must not see are matched by `?`, one per byte as
+/// globs match bytes.
 fn ignore_glob(path: &str) -> String {
     let mut out = String::new();
-    for c in keytrail::finding::escape_control(path).chars() {
+    let mut buf = [0u8; 4];
+    for c in path.chars() {
+        let text: &str = c.encode_utf8(&mut buf);
+        if c.is_whitespace() || c == '#' || c == '\'' || keytrail::finding::escape_control(text) != text {
+            out.extend(std::iter::repeat_n('?', text.len()));
+            continue;
+        }
         match c {
             '*' | '?' | '[' | ']' | '{' | '}' | '\\' => {
                 out.push('[');
                 out.push(c);
                 out.push(']');
             }
-            // The line is single-quoted for the shell and split on whitespace by the ignore file.
-            '\'' | ' ' => out.push('?'),
             c => out.push(c),
         }
     }
@@ -277,11 +290,12 @@ fn summarize(report: &Report, seconds: f64, max_file_size: u64, colour: bool) {
     let mut err = stderr.lock();
     let (red, yellow, reset) = if colour { ("\x1b[31m", "\x1b[33m", "\x1b[0m") } else { ("", "", "") };
     let clean = keytrail::finding::escape_control;
+    // Messages quote paths and what git said, so they are escaped like the paths.
     for e in &report.errors {
-        let _ = writeln!(err, "{red}error{reset}: {}: {}", clean(&e.path), e.message);
+        let _ = writeln!(err, "{red}error{reset}: {}: {}", clean(&e.path), clean(&e.message));
     }
     for s in report.skipped.iter().take(SKIPPED_SHOWN) {
-        let _ = writeln!(err, "{yellow}skipped{reset}: {}: {}", clean(&s.path), s.message);
+        let _ = writeln!(err, "{yellow}skipped{reset}: {}: {}", clean(&s.path), clean(&s.message));
     }
     if report.skipped.len() > SKIPPED_SHOWN {
         let _ = writeln!(
@@ -386,11 +400,14 @@ pub fn write_baseline(
         if entries == 1 { "y" } else { "ies" },
         report.findings.len(),
         if report.findings.len() == 1 { "" } else { "s" },
-        output.map(|f| format!(" written to {}", f.display())).unwrap_or_default()
+        output
+            .map(|f| format!(" written to {}", keytrail::finding::escape_control(&f.display().to_string())))
+            .unwrap_or_default()
     );
     if !report.errors.is_empty() {
         for e in &report.errors {
-            eprintln!("error: {}: {}", keytrail::finding::escape_control(&e.path), e.message);
+            let clean = keytrail::finding::escape_control;
+            eprintln!("error: {}: {}", clean(&e.path), clean(&e.message));
         }
         return Ok(Status::Error);
     }
