@@ -202,6 +202,9 @@ pub fn blob_findings(
     views.append(&mut nested);
 
     let matches = matcher.find(hay)?;
+    if let Some(m) = matches.first().filter(|_| panic_with_secret_for_tests()) {
+        panic!("test hook: {}", String::from_utf8_lossy(&hay[m.secret.clone()]));
+    }
     let mut decoded = Vec::new();
     for v in &views {
         for m in matcher.find(&v.bytes)? {
@@ -249,6 +252,14 @@ pub fn blob_findings(
     drop_generic_on_specific_lines(&mut found);
     found.retain(|f| !suppressed_inline(hay, &lines, f.line));
     Ok(found)
+}
+
+/// Test hook, read once: with `KEYTRAIL_TEST_PANIC_WITH_SECRET=1` in the environment, the first
+/// blob with a match panics with the matched secret in its message, so that tests can check a
+/// panic never prints what it says (tests/leak.rs).
+fn panic_with_secret_for_tests() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("KEYTRAIL_TEST_PANIC_WITH_SECRET").is_some_and(|v| v == "1"))
 }
 
 /// Markers that silence a finding on their own line; the gitleaks and detect-secrets spellings are

@@ -114,6 +114,7 @@ fn sync(scan: &InventoryScan) -> anyhow::Result<Status> {
         })
         .collect();
     let target = &scanned.inventory_target;
+    log::debug!("{} unclaimed identities to append to {}", new.len(), target.display());
     let added = append(target, &new).map_err(|e| anyhow::anyhow!("{e}"))?;
     if added == 0 {
         eprintln!("keytrail: {} already lists every identity found", target.display());

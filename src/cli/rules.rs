@@ -67,6 +67,7 @@ pub fn check(files: &[PathBuf]) -> anyhow::Result<Status> {
     let matcher = Matcher::new(set)?;
     problems.extend(matcher.check_examples());
     problems.sort();
+    log::debug!("{} rules from {file_count} file(s), {} problem(s)", count, problems.len());
     for u in &unreadable {
         print_error(u);
     }
