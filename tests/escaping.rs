@@ -143,6 +143,13 @@ fn text_output_and_stderr_carry_no_control_character_from_names_or_content() {
         }
     }
 
+    // `inventory sync` names each secret's place in a comment of a file people review.
+    let (code, _, err) = output(d, &["inventory", "sync"]);
+    assert_eq!(code, 0, "{err}");
+    let inventory = std::fs::read_to_string(d.join(".keytrail/inventory.toml")).unwrap();
+    assert!(inventory.contains(r"new\u{a}line.env"), "{inventory}");
+    assert_no_control("inventory sync", &inventory);
+
     // Debug logs, dependencies' lines included, are escaped too.
     let out = keytrail().args(["scan", "--color", "never"]).current_dir(d).env("RUST_LOG", "trace").output().unwrap();
     let err = String::from_utf8(out.stderr).unwrap();

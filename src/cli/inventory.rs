@@ -109,7 +109,12 @@ fn sync(scan: &InventoryScan) -> anyhow::Result<Status> {
                 identifiers: i.public_ids.clone(),
                 created: i.first_seen.as_deref().and_then(Date::parse),
                 environments: i.environments.clone(),
-                comment: Some(format!("{}: {}{place}{more}", i.rule_name, i.identifier)),
+                // Escaped: a file name's controls or bidi overrides would otherwise land raw in a
+                // file people review.
+                comment: Some(keytrail::finding::escape_control(&format!(
+                    "{}: {}{place}{more}",
+                    i.rule_name, i.identifier
+                ))),
             }
         })
         .collect();
