@@ -34,12 +34,66 @@ pub const DEFAULT_MAX_FILE_SIZE: u64 = 10 << 20;
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
     Read { path: PathBuf, source: std::io::Error },
-    #[error("{path}:{line}: {message}")]
-    Parse { path: PathBuf, line: usize, message: String },
+    #[error("{path}:{line}:{column}: {message}")]
+    Parse { path: PathBuf, line: usize, column: usize, message: String },
     #[error("{path}: allowlist path glob `{glob}` is invalid: {message}")]
     Glob { path: PathBuf, glob: String, message: String },
     #[error("{path}: {} problem(s) in its rules:\n{}", problems.len(), list(problems))]
     Rules { path: PathBuf, problems: Vec<RuleProblem> },
+}
+
+/// 1-based line and column (in characters) of byte `offset` in `text`.
+pub fn position(text: &[u8], offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let column = before[line_start..].iter().filter(|&&b| b & 0xC0 != 0x80).count() + 1;
+    (line, column)
+}
+
+/// What a TOML parser or serde says went wrong, on one line and without the values it quotes from
+/// the file (`invalid type: string "…"`, `unknown variant `…``): a value could be a secret, and
+/// `file:line:column` already points at it. Keys (`unknown field `…``) and the names of what was
+/// expected stay.
+pub fn toml_reason(message: &str) -> String {
+    // Backquoted words after these are values from the file; elsewhere they are keys, or what the
+    // grammar or the schema expects (`expected one of `paths`, `values``).
+    const FROM_FILE: &[&str] = &["unknown variant ", "integer ", "floating point ", "character ", "boolean "];
+    let one_line = message.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("; ");
+    let mut out = String::with_capacity(one_line.len());
+    let mut rest = one_line.as_str();
+    while let Some(i) = rest.find(['"', '`']) {
+        let (before, quoted) = rest.split_at(i);
+        let quote = quoted.as_bytes()[0];
+        // serde quotes strings with Rust's escapes: `\"` does not end one.
+        let mut end = None;
+        let mut escaped = false;
+        for (j, b) in quoted.bytes().enumerate().skip(1) {
+            match b {
+                b'\\' if quote == b'"' && !escaped => escaped = true,
+                b if b == quote && !escaped => {
+                    end = Some(j);
+                    break;
+                }
+                _ => escaped = false,
+            }
+        }
+        let Some(end) = end else {
+            // An unclosed quote: what follows it is dropped too.
+            out.push_str(before.trim_end());
+            rest = "";
+            break;
+        };
+        out.push_str(before);
+        if quote == b'"' || FROM_FILE.iter().any(|w| before.ends_with(w)) {
+            out.truncate(out.trim_end().len());
+        } else {
+            out.push_str(&quoted[..=end]);
+        }
+        rest = &quoted[end + 1..];
+    }
+    out.push_str(rest);
+    out
 }
 
 fn list(problems: &[RuleProblem]) -> String {
@@ -171,9 +225,11 @@ impl Config {
         let bytes = std::fs::read(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
         let text = String::from_utf8(bytes).map_err(|e| {
             let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+            let (line, column) = position(valid, valid.len());
             ConfigError::Parse {
                 path: path.to_path_buf(),
-                line: valid.iter().filter(|&&b| b == b'\n').count() + 1,
+                line,
+                column,
                 message: format!("not UTF-8 text (invalid byte at offset {})", valid.len()),
             }
         })?;
@@ -182,13 +238,12 @@ impl Config {
 
     pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         let line_at = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
-        let error = |offset: usize, message: String| ConfigError::Parse {
-            path: path.to_path_buf(),
-            line: line_at(offset),
-            message,
+        let error = |offset: usize, message: String| {
+            let (line, column) = position(text.as_bytes(), offset);
+            ConfigError::Parse { path: path.to_path_buf(), line, column, message }
         };
         let raw: RawConfig =
-            toml::from_str(text).map_err(|e| error(e.span().map_or(0, |s| s.start), e.message().trim().to_string()))?;
+            toml::from_str(text).map_err(|e| error(e.span().map_or(0, |s| s.start), toml_reason(e.message())))?;
 
         let allow_paths = if raw.allowlist.paths.is_empty() {
             None
@@ -223,9 +278,14 @@ impl Config {
             None => None,
             Some(s) => Some(match s.get_ref() {
                 SizeValue::Bytes(n) => *n,
-                SizeValue::Text(t) => {
-                    parse_size(t).map_err(|m| error(s.span().start, format!("max_file_size: {m}")))?
-                }
+                SizeValue::Text(t) => parse_size(t).map_err(|_| {
+                    error(
+                        s.span().start,
+                        "max_file_size is not a size (try 10MiB, 512K or 1000000; units K, M, G, KiB, MiB, GiB, \
+                             KB, MB or GB)"
+                            .to_string(),
+                    )
+                })?,
             }),
         };
         let base = path.parent().unwrap_or(Path::new(""));
@@ -339,6 +399,23 @@ mod tests {
     }
 
     #[test]
+    fn parser_messages_lose_the_values_they_quote() {
+        assert_eq!(toml_reason("invalid type: string \"a\\\"b\", expected u64"), "invalid type: string, expected u64");
+        assert_eq!(
+            toml_reason("unknown variant `zzz`, expected one of `low`, `high`"),
+            "unknown variant, expected one of `low`, `high`"
+        );
+        assert_eq!(
+            toml_reason("invalid type: integer `12345`, expected a string"),
+            "invalid type: integer, expected a string"
+        );
+        assert_eq!(toml_reason("invalid string\nexpected `\"`, `'`"), "invalid string; expected `\"`, `'`");
+        assert_eq!(toml_reason("unknown field `path`, expected `paths`"), "unknown field `path`, expected `paths`");
+        assert_eq!(toml_reason("cut \"short"), "cut");
+        assert_eq!(position(b"ab\n\xc3\xa9x", 5), (2, 2));
+    }
+
+    #[test]
     fn allowlist_globs_match_relative_paths() {
         let c = parse("[allowlist]\npaths = [\"rules/**\", \"**/*.snap\"]\n").unwrap();
         assert!(c.path_allowed("rules/aws.toml"));
@@ -349,19 +426,19 @@ mod tests {
     #[test]
     fn unknown_keys_name_their_line() {
         let err = parse("[allowlist]\npaths = []\nfiles = 3\n").unwrap_err().to_string();
-        assert!(err.starts_with("dir/k.toml:3: unknown field `files`"), "{err}");
+        assert!(err.starts_with("dir/k.toml:3:1: unknown field `files`"), "{err}");
         let err = parse("max_file_size = \"1MiB\"\n\nstopwords = []\n").unwrap_err().to_string();
-        assert!(err.starts_with("dir/k.toml:3: unknown field `stopwords`"), "{err}");
+        assert!(err.starts_with("dir/k.toml:3:1: unknown field `stopwords`"), "{err}");
     }
 
     #[test]
     fn wrong_values_name_their_line() {
         let err = parse("\nmax_file_size = \"ten\"\n").unwrap_err().to_string();
-        assert!(err.starts_with("dir/k.toml:2: max_file_size: `ten` is not a size"), "{err}");
+        assert!(err.starts_with("dir/k.toml:2:17: max_file_size is not a size"), "{err}");
         let err = parse("[allowlist]\nvalues = [\n  'ok',\n  '(unclosed',\n]\n").unwrap_err().to_string();
-        assert!(err.starts_with("dir/k.toml:4: allowlist value regex `(unclosed` is invalid"), "{err}");
+        assert!(err.starts_with("dir/k.toml:4:3: allowlist value regex `(unclosed` is invalid"), "{err}");
         let err = parse("disable_rules = \"one\"\n").unwrap_err().to_string();
-        assert!(err.starts_with("dir/k.toml:1:"), "{err}");
+        assert_eq!(err, "dir/k.toml:1:17: invalid type: string, expected a sequence");
     }
 
     #[test]

@@ -210,12 +210,22 @@ fn shown_secret(secret: &[u8], show_secrets: bool) -> String {
 
 impl Finding {
     /// Builds the finding for `m` in `hay`; the only place raw secret bytes are turned into output.
-    pub fn new(rule: &Rule, m: &RawMatch, hay: &[u8], lines: &LineIndex, path: String, show_secrets: bool) -> Finding {
+    /// `secrets` are the spans of every secret found in `hay`, masked in the snippet too.
+    pub fn new(
+        rule: &Rule,
+        m: &RawMatch,
+        hay: &[u8],
+        lines: &LineIndex,
+        path: String,
+        show_secrets: bool,
+        secrets: &[Range<usize>],
+    ) -> Finding {
         let nhi = Nhi::read(rule, hay, m.secret.clone());
-        Finding::at(rule, m, hay, lines, path, show_secrets, nhi)
+        Finding::at(rule, m, hay, lines, path, show_secrets, nhi, secrets)
     }
 
     /// The finding for `m` in `hay`, with its identity already read.
+    #[allow(clippy::too_many_arguments)]
     fn at(
         rule: &Rule,
         m: &RawMatch,
@@ -224,6 +234,7 @@ impl Finding {
         path: String,
         show_secrets: bool,
         nhi: Nhi,
+        secrets: &[Range<usize>],
     ) -> Finding {
         let secret = &hay[m.secret.clone()];
         let (line, column) = lines.position(hay, m.secret.start);
@@ -245,7 +256,7 @@ impl Finding {
             end_line,
             end_column,
             secret: shown(secret),
-            snippet: snippet(hay, lines, line, m, show_secrets),
+            snippet: snippet(hay, lines, line, m, show_secrets, secrets),
             entropy: (m.entropy * 1000.0).round() / 1000.0,
             fingerprint: fingerprint(secret),
             companion,
@@ -261,6 +272,7 @@ impl Finding {
 
     /// The finding for a match `m` inside `view`, a decoded form of `hay[view.origin]`: located at
     /// the encoded text, identified (fingerprint, redacted value) by the decoded secret.
+    #[allow(clippy::too_many_arguments)]
     pub fn from_view(
         rule: &Rule,
         m: &RawMatch,
@@ -269,10 +281,11 @@ impl Finding {
         lines: &LineIndex,
         path: String,
         show_secrets: bool,
+        secrets: &[Range<usize>],
     ) -> Finding {
         let at = RawMatch { rule: m.rule, secret: view.origin.clone(), companion: None, entropy: m.entropy };
         let nhi = Nhi::read(rule, &view.bytes, m.secret.clone());
-        let mut f = Finding::at(rule, &at, hay, lines, path, show_secrets, nhi);
+        let mut f = Finding::at(rule, &at, hay, lines, path, show_secrets, nhi, secrets);
         let secret = &view.bytes[m.secret.clone()];
         let shown = |s: &[u8]| shown_secret(s, show_secrets);
         f.secret = shown(secret);
@@ -295,19 +308,39 @@ impl Finding {
 
 const SNIPPET_MAX: usize = 160;
 
-/// The secret's first line, with every secret on it (the match and its companion) masked.
-fn snippet(hay: &[u8], lines: &LineIndex, line: usize, m: &RawMatch, show_secrets: bool) -> String {
+/// The secret's first line, with every secret on it (the match, its companion and what other
+/// findings matched there) masked.
+fn snippet(
+    hay: &[u8],
+    lines: &LineIndex,
+    line: usize,
+    m: &RawMatch,
+    show_secrets: bool,
+    secrets: &[Range<usize>],
+) -> String {
     let span = lines.line_span(hay, line);
     let mut masks: Vec<Range<usize>> = Vec::new();
     if !show_secrets {
-        masks.push(m.secret.clone());
-        masks.extend(m.companion.clone());
+        let mut spans: Vec<Range<usize>> = std::iter::once(m.secret.clone())
+            .chain(m.companion.clone())
+            .chain(secrets.iter().cloned())
+            .filter(|r| r.start < span.end && span.start < r.end)
+            .collect();
+        spans.sort_by_key(|r| (r.start, r.end));
+        // Overlapping secrets are masked as one: a mask begun inside another would show a prefix.
+        for r in spans {
+            match masks.last_mut() {
+                Some(last) if r.start < last.end => last.end = last.end.max(r.end),
+                _ => masks.push(r),
+            }
+        }
     }
     let mut out = Vec::with_capacity(span.len());
     let mut focus = 0;
     let mut i = span.start;
     while i < span.end {
-        if i == m.secret.start {
+        // At the secret, or at the start of the mask that covers it.
+        if i <= m.secret.start {
             focus = out.len();
         }
         if let Some(mask) = masks.iter().find(|r| r.start <= i && i < r.end) {

@@ -109,11 +109,17 @@ fn sync(scan: &InventoryScan) -> anyhow::Result<Status> {
                 identifiers: i.public_ids.clone(),
                 created: i.first_seen.as_deref().and_then(Date::parse),
                 environments: i.environments.clone(),
-                comment: Some(format!("{}: {}{place}{more}", i.rule_name, i.identifier)),
+                // Escaped: a file name's controls or bidi overrides would otherwise land raw in a
+                // file people review.
+                comment: Some(keytrail::finding::escape_control(&format!(
+                    "{}: {}{place}{more}",
+                    i.rule_name, i.identifier
+                ))),
             }
         })
         .collect();
     let target = &scanned.inventory_target;
+    log::debug!("{} unclaimed identities to append to {}", new.len(), target.display());
     let added = append(target, &new).map_err(|e| anyhow::anyhow!("{e}"))?;
     if added == 0 {
         eprintln!("keytrail: {} already lists every identity found", target.display());

@@ -2,6 +2,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use keytrail::config::Config;
+use keytrail::finding::escape_control;
 use keytrail::matcher::Matcher;
 use keytrail::rules::{builtin_files, Loader, RuleSet};
 
@@ -38,6 +39,13 @@ pub fn list(format: ListFormat) -> anyhow::Result<Status> {
     Ok(Status::Clean)
 }
 
+/// An error on stderr, each of its lines escaped: rule files may come from anywhere, and messages
+/// quote names and paths from them.
+fn print_error(message: &str) {
+    let lines: Vec<String> = message.lines().map(escape_control).collect();
+    eprintln!("error: {}", lines.join("\n"));
+}
+
 pub fn check(files: &[PathBuf]) -> anyhow::Result<Status> {
     let mut loader = Loader::default();
     let mut file_count = files.len();
@@ -59,11 +67,12 @@ pub fn check(files: &[PathBuf]) -> anyhow::Result<Status> {
     let matcher = Matcher::new(set)?;
     problems.extend(matcher.check_examples());
     problems.sort();
+    log::debug!("{} rules from {file_count} file(s), {} problem(s)", count, problems.len());
     for u in &unreadable {
-        eprintln!("error: {u}");
+        print_error(u);
     }
     for p in &problems {
-        eprintln!("error: {p}");
+        print_error(&p.to_string());
     }
     if problems.is_empty() && unreadable.is_empty() {
         eprintln!("{count} rules in {file_count} file(s): all valid, every example behaves");
@@ -85,7 +94,7 @@ pub fn check_config(path: &Path) -> anyhow::Result<Status> {
     let (config, set) = match checked {
         Ok(ok) => ok,
         Err(e) => {
-            eprintln!("error: {e}");
+            print_error(&e.to_string());
             return Ok(Status::Error);
         }
     };
@@ -97,12 +106,12 @@ pub fn check_config(path: &Path) -> anyhow::Result<Status> {
         .filter(|p| p.rule_id.as_deref().is_some_and(|id| own.contains(&id)))
         .collect();
     for p in &problems {
-        eprintln!("error: {p}");
+        print_error(&p.to_string());
     }
     if problems.is_empty() {
         eprintln!(
             "{}: valid; {} rule(s) of its own, {} built-in rule(s) disabled; every example behaves",
-            path.display(),
+            escape_control(&path.display().to_string()),
             config.rules.len(),
             config.disabled_rules.len()
         );
