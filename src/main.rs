@@ -6,7 +6,7 @@ fn main() -> ExitCode {
     match cli::run() {
         Ok(code) => code.into(),
         Err(e) => {
-            eprintln!("keytrail: error: {e:#}");
+            cli::say(&format!("keytrail: error: {e:#}"));
             cli::Status::Error.into()
         }
     }

@@ -60,16 +60,16 @@ pub fn check(files: &[PathBuf]) -> anyhow::Result<Status> {
     problems.extend(matcher.check_examples());
     problems.sort();
     for u in &unreadable {
-        eprintln!("error: {u}");
+        say!("error: {u}");
     }
     for p in &problems {
-        eprintln!("error: {p}");
+        say!("error: {p}");
     }
     if problems.is_empty() && unreadable.is_empty() {
-        eprintln!("{count} rules in {file_count} file(s): all valid, every example behaves");
+        say!("{count} rules in {file_count} file(s): all valid, every example behaves");
         Ok(Status::Clean)
     } else {
-        eprintln!("{} problem(s) found", problems.len() + unreadable.len());
+        say!("{} problem(s) found", problems.len() + unreadable.len());
         Ok(Status::Error)
     }
 }
@@ -85,7 +85,7 @@ pub fn check_config(path: &Path) -> anyhow::Result<Status> {
     let (config, set) = match checked {
         Ok(ok) => ok,
         Err(e) => {
-            eprintln!("error: {e}");
+            say!("error: {e}");
             return Ok(Status::Error);
         }
     };
@@ -97,10 +97,10 @@ pub fn check_config(path: &Path) -> anyhow::Result<Status> {
         .filter(|p| p.rule_id.as_deref().is_some_and(|id| own.contains(&id)))
         .collect();
     for p in &problems {
-        eprintln!("error: {p}");
+        say!("error: {p}");
     }
     if problems.is_empty() {
-        eprintln!(
+        say!(
             "{}: valid; {} rule(s) of its own, {} built-in rule(s) disabled; every example behaves",
             path.display(),
             config.rules.len(),
@@ -108,7 +108,7 @@ pub fn check_config(path: &Path) -> anyhow::Result<Status> {
         );
         Ok(Status::Clean)
     } else {
-        eprintln!("{} problem(s) found", problems.len());
+        say!("{} problem(s) found", problems.len());
         Ok(Status::Error)
     }
 }

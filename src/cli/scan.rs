@@ -227,7 +227,8 @@ fn ways_out(report: &Report, pushing: bool, colour: bool) {
         msg.push_str(&format!("       echo '{fp} {}' >> {ignore}\n", ignore_glob(path)));
     }
     msg.push_str(&format!("       git add {ignore}\n"));
-    eprint!("{msg}");
+    // Paths are cleaned above; the rest is keytrail's own text and colour codes.
+    let _ = io::stderr().write_all(msg.as_bytes());
 }
 
 /// A path as a `.keytrailignore` glob that matches only itself.
@@ -278,10 +279,10 @@ fn summarize(report: &Report, seconds: f64, max_file_size: u64, colour: bool) {
     let (red, yellow, reset) = if colour { ("\x1b[31m", "\x1b[33m", "\x1b[0m") } else { ("", "", "") };
     let clean = keytrail::finding::escape_control;
     for e in &report.errors {
-        let _ = writeln!(err, "{red}error{reset}: {}: {}", clean(&e.path), e.message);
+        let _ = writeln!(err, "{red}error{reset}: {}: {}", clean(&e.path), clean(&e.message));
     }
     for s in report.skipped.iter().take(SKIPPED_SHOWN) {
-        let _ = writeln!(err, "{yellow}skipped{reset}: {}: {}", clean(&s.path), s.message);
+        let _ = writeln!(err, "{yellow}skipped{reset}: {}: {}", clean(&s.path), clean(&s.message));
     }
     if report.skipped.len() > SKIPPED_SHOWN {
         let _ = writeln!(
@@ -381,7 +382,7 @@ pub fn write_baseline(
     write_output(output.as_deref(), |out| out.write_all(text.as_bytes()))?;
     let entries =
         report.findings.iter().map(|f| (&f.path, &f.fingerprint)).collect::<std::collections::HashSet<_>>().len();
-    eprintln!(
+    say!(
         "keytrail: baseline of {entries} entr{} ({} finding{}){}",
         if entries == 1 { "y" } else { "ies" },
         report.findings.len(),
@@ -390,7 +391,7 @@ pub fn write_baseline(
     );
     if !report.errors.is_empty() {
         for e in &report.errors {
-            eprintln!("error: {}: {}", keytrail::finding::escape_control(&e.path), e.message);
+            say!("error: {}: {}", e.path, e.message);
         }
         return Ok(Status::Error);
     }
