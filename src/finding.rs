@@ -2,6 +2,7 @@
 //! keytrail ever keeps — a redacted display string and a one-way fingerprint. The raw bytes never
 //! leave the scanning function unless the user asked for `--show-secrets`.
 use std::ops::Range;
+use std::sync::OnceLock;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -13,21 +14,54 @@ use crate::rules::{NhiKind, Rule, Severity};
 
 /// Versioned so that a future change of hashing cannot silently unlink inventories and baselines.
 pub const FINGERPRINT_VERSION: &str = "kt1";
+/// The prefix of fingerprints keyed with an organisation's secret (`KEYTRAIL_FINGERPRINT_KEY`):
+/// distinct, so that keyed and unkeyed fingerprints are never taken for one another.
+pub const KEYED_FINGERPRINT_VERSION: &str = "kt1k";
+
+static FINGERPRINT_KEY: OnceLock<Vec<u8>> = OnceLock::new();
+
+/// Keys every fingerprint of this process with `key` (HMAC-SHA-256): without the key, nobody can
+/// test guesses of a low-entropy password against a committed fingerprint. Set once, before any
+/// scanning; a second call is ignored and returns false.
+pub fn set_fingerprint_key(key: &[u8]) -> bool {
+    FINGERPRINT_KEY.set(key.to_vec()).is_ok()
+}
 
 /// A one-way, value-only fingerprint: the same secret anywhere (any file, line or commit) has the
 /// same fingerprint, and the fingerprint does not reveal the secret.
 pub fn fingerprint(secret: &[u8]) -> String {
-    let mut h = Sha256::new();
-    h.update(b"keytrail-fingerprint-v1\0");
-    h.update(secret);
-    let digest = h.finalize();
-    let mut out = String::with_capacity(4 + 32);
-    out.push_str(FINGERPRINT_VERSION);
+    use hmac::Mac;
+    const DOMAIN: &[u8] = b"keytrail-fingerprint-v1\0";
+    let (prefix, digest) = match FINGERPRINT_KEY.get() {
+        Some(key) => {
+            // HMAC takes keys of any length; the error case cannot occur.
+            let mut mac = hmac::Hmac::<Sha256>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
+            mac.update(DOMAIN);
+            mac.update(secret);
+            (KEYED_FINGERPRINT_VERSION, mac.finalize().into_bytes())
+        }
+        None => {
+            let mut h = Sha256::new();
+            h.update(DOMAIN);
+            h.update(secret);
+            (FINGERPRINT_VERSION, h.finalize())
+        }
+    };
+    let mut out = String::with_capacity(prefix.len() + 1 + 32);
+    out.push_str(prefix);
     out.push(':');
     for b in &digest[..16] {
         out.push_str(&format!("{b:02x}"));
     }
     out
+}
+
+/// `kt1:` (or keyed, `kt1k:`) and 32 lowercase hex digits, the forms keytrail prints; anything else
+/// would never match a finding, so it is a mistake worth reporting.
+pub fn is_fingerprint(s: &str) -> bool {
+    s.strip_prefix("kt1:")
+        .or_else(|| s.strip_prefix("kt1k:"))
+        .is_some_and(|hex| hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
 }
 
 /// What is shown of a secret when it is not to be printed: a vendor prefix that identifies the

@@ -186,8 +186,20 @@ pub fn blob_findings(
     path: &str,
     show_secrets: bool,
 ) -> Result<Vec<Finding>, MatcherError> {
-    let transcoded = decode::utf16_text(hay);
-    let hay = transcoded.as_deref().unwrap_or(hay);
+    match decode::utf16_text(hay) {
+        Some(text) => text_findings(matcher, &text, true, path, show_secrets),
+        None => text_findings(matcher, hay, false, path, show_secrets),
+    }
+}
+
+/// The findings in `hay`, text as it is or (`transcoded`) UTF-16 text already turned into UTF-8.
+pub fn text_findings(
+    matcher: &Matcher,
+    hay: &[u8],
+    transcoded: bool,
+    path: &str,
+    show_secrets: bool,
+) -> Result<Vec<Finding>, MatcherError> {
     let mut views = Vec::new();
     decode::base64_views(hay, &mut views);
     decode::line_views(hay, |line| matcher.has_keyword(line), &mut views);
@@ -220,7 +232,7 @@ pub fn blob_findings(
         .iter()
         .map(|m| Finding::new(matcher.rule(m.rule), m, hay, &lines, path.to_string(), show_secrets))
         .collect();
-    if transcoded.is_some() {
+    if transcoded {
         for f in &mut found {
             f.encoding = Some(Encoding::Utf16);
         }

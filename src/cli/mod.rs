@@ -263,6 +263,7 @@ fn visible(message: &str) -> String {
 
 pub fn run() -> anyhow::Result<Status> {
     let cli = Cli::parse();
+    fingerprint_key_from_env()?;
     match cli.command {
         Command::Scan(args) => scan::run(args, None),
         Command::Hook(HookCommand::PreCommit { output }) => {
@@ -284,6 +285,26 @@ pub fn run() -> anyhow::Result<Status> {
         Command::Rules(RulesCommand::Check { files: _, config: Some(config) }) => rules::check_config(&config),
         Command::Rules(RulesCommand::Check { files, config: None }) => rules::check(&files),
     }
+}
+
+/// The environment variable holding an organisation's fingerprint key.
+pub const FINGERPRINT_KEY_VAR: &str = "KEYTRAIL_FINGERPRINT_KEY";
+
+/// Keys fingerprints with `KEYTRAIL_FINGERPRINT_KEY` when it is set. An empty or short value is an
+/// error rather than a silent fall-back to unkeyed fingerprints: a CI secret that failed to
+/// resolve arrives as an empty string.
+fn fingerprint_key_from_env() -> anyhow::Result<()> {
+    let Some(key) = std::env::var_os(FINGERPRINT_KEY_VAR) else { return Ok(()) };
+    let key = key.as_encoded_bytes();
+    if key.len() < 16 {
+        anyhow::bail!(
+            "{FINGERPRINT_KEY_VAR} is set but holds {} bytes; a fingerprint key needs at least 16 (32 random bytes, \
+             e.g. `openssl rand -hex 32`, is a good choice)",
+            key.len()
+        );
+    }
+    keytrail::finding::set_fingerprint_key(key);
+    Ok(())
 }
 
 /// Parses `FORMAT=FILE` for `--report`.

@@ -105,12 +105,7 @@ pub struct InventoryError {
     pub message: String,
 }
 
-/// `kt1:` and 32 lowercase hex digits, the form keytrail prints; anything else would never match a
-/// finding, so it is a mistake worth reporting.
-pub fn is_fingerprint(s: &str) -> bool {
-    s.strip_prefix("kt1:")
-        .is_some_and(|hex| hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
-}
+pub use crate::finding::is_fingerprint;
 
 /// Byte offset to 1-based line.
 struct Lines(Vec<usize>);

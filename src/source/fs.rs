@@ -9,8 +9,9 @@ use ignore::{DirEntry, ParallelVisitor, ParallelVisitorBuilder, WalkBuilder, Wal
 
 use crate::config::Config;
 use crate::matcher::Matcher;
-use crate::scan::{is_binary, scan_blob, Notice, Report, ScanOptions};
+use crate::scan::{Notice, Report, ScanOptions};
 use crate::source::known::Known;
+use crate::source::reader::{scan_windows, Outcome, Window};
 
 pub fn scan_root(
     matcher: &Matcher,
@@ -213,39 +214,52 @@ impl Worker<'_, '_> {
                 }
             }
         }
-        let result = File::open(path).and_then(|f| {
+        let result = open_regular(path).and_then(|f| {
             let len = f.metadata()?.len();
             if len > max {
-                return Ok(Some(len));
+                return Ok(Outcome::TooLarge(len));
             }
-            self.buf.clear();
-            f.take(max + 1).read_to_end(&mut self.buf)?;
-            Ok(if self.buf.len() as u64 > max { Some(self.buf.len() as u64) } else { None })
+            let window = Window::from_env();
+            scan_windows(self.ctx.matcher, f, max, &rel, self.ctx.options.show_secrets, window, &mut self.buf)
         });
+        // Leave no more than one window behind per thread after an odd file.
+        self.buf.shrink_to(Window::from_env().size);
         match result {
             Err(e) => {
                 self.local.stats.unreadable += 1;
                 self.local.errors.push(Notice { path: rel, message: io_message(&e) });
             }
-            Ok(Some(len)) => {
+            Ok(Outcome::TooLarge(len)) => {
                 self.local.stats.skipped_too_large += 1;
                 self.local.skipped.push(Notice {
                     path: rel,
                     message: format!("{} is over the {} limit", human_bytes(len), human_bytes(max)),
                 });
             }
-            Ok(None) => {
-                if is_binary(&self.buf) {
-                    self.local.stats.skipped_binary += 1;
-                    return;
-                }
+            Ok(Outcome::Binary) => self.local.stats.skipped_binary += 1,
+            Ok(Outcome::Scanned { bytes, findings, error }) => {
                 self.local.stats.files += 1;
-                self.local.stats.bytes += self.buf.len() as u64;
-                self.ctx.options.progress.file(self.buf.len() as u64);
-                scan_blob(self.ctx.matcher, &self.buf, &rel, self.ctx.options.show_secrets, &mut self.local);
+                self.local.stats.bytes += bytes;
+                self.ctx.options.progress.file(bytes);
+                self.local.findings.extend(findings);
+                if let Some(e) = error {
+                    self.local.errors.push(Notice { path: "<rules>".into(), message: e.to_string() });
+                }
             }
         }
     }
+}
+
+/// Opens `path` for reading only if it is still a regular file: between the walk and the open, a
+/// file can be swapped for a FIFO (whose open would wait for a writer forever) or a symlink (which
+/// could lead out of the tree).
+fn open_regular(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW).open(path)?;
+    if !f.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    Ok(f)
 }
 
 fn split_walk_error(err: &ignore::Error) -> (Option<PathBuf>, String) {
