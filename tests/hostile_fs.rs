@@ -709,3 +709,134 @@ fn settings_files_that_are_devices_or_fifos() {
     run.assert_stderr("pipe.toml: no `[[rule]]` tables");
     run.assert_stderr("cannot read rule file /dev/zero: longer than 128 MiB");
 }
+
+/// `keytrail scan --format json --show-secrets ARGS` in `dir`, reading files in windows of `window`
+/// bytes (`KEYTRAIL_READ_WINDOW`).
+fn scan_windowed(dir: &Path, window: &str, args: &[&str]) -> Run {
+    let out = keytrail()
+        .args(["scan", "--format", "json", "--show-secrets"])
+        .args(args)
+        .env("KEYTRAIL_READ_WINDOW", window)
+        .current_dir(dir)
+        .timeout(HANG)
+        .output()
+        .unwrap();
+    Run::new(out)
+}
+
+/// A 2 GiB file of one line, over the default limit, is skipped by its size alone: it is never
+/// read, so the file can be sparse. Its only real bytes are a secret at each end, which a read
+/// would find (the first 8 KiB are text, so it would not pass for binary either); they must not
+/// be reported. (Scanning 2 GiB with a raised limit is a matter of minutes in a debug build, so
+/// that is measured by hand with a release build, not here.)
+#[test]
+fn a_2_gib_file_over_the_limit_is_skipped_by_its_size_unread() {
+    use std::os::unix::fs::FileExt;
+    let dir = tempdir();
+    let d = dir.path();
+    let (head, tail, beside) = (secret(150), secret(151), secret(152));
+    let size: u64 = 2 << 30;
+    let huge = File::create(d.join("huge.log")).unwrap();
+    huge.set_len(size).unwrap();
+    let mut start = format!("GITHUB_TOKEN={head} ").into_bytes();
+    start.resize(16 << 10, b'a');
+    huge.write_all_at(&start, 0).unwrap();
+    let end = format!(" GITHUB_TOKEN={tail}\n");
+    huge.write_all_at(end.as_bytes(), size - end.len() as u64).unwrap();
+    drop(huge);
+    write(d, "app.env", token_line(&beside));
+
+    let run = scan(d, &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.located(&beside), [("app.env".to_string(), 1)]);
+    assert!(run.located(&head).is_empty() && run.located(&tail).is_empty(), "the 2 GiB file was read");
+    run.assert_stderr("skipped: huge.log: 2 GiB is over the 10 MiB limit");
+    assert_eq!(run.stat("skipped_too_large"), 1);
+
+    let run = scan(d, &["huge.log"]);
+    assert_eq!(run.code, 0, "skipped by its size is no error: {}", run.stderr);
+    run.assert_stderr("skipped: huge.log: 2 GiB is over the 10 MiB limit");
+}
+
+/// Ten million short lines (20 MB, read in several windows) with a secret on the first and on the
+/// last line, which has no line break after it: both found once, at their line numbers.
+#[test]
+fn ten_million_short_lines_keep_their_line_numbers() {
+    let dir = tempdir();
+    let d = dir.path();
+    let (first, last) = (secret(160), secret(161));
+    let mut bytes = token_line(&first).into_bytes();
+    bytes.extend_from_slice(&b"x\n".repeat(10_000_000 - 2));
+    bytes.extend_from_slice(format!("GITHUB_TOKEN={last}").as_bytes());
+    write(d, "lines.txt", &bytes);
+
+    for window in ["8M", "1M"] {
+        let run = scan_windowed(d, window, &["--max-file-size", "64M"]);
+        assert_eq!(run.code, 1, "{}", run.stderr);
+        assert_eq!(run.located(&first), [("lines.txt".to_string(), 1)], "window {window}");
+        assert_eq!(run.located(&last), [("lines.txt".to_string(), 10_000_000)], "window {window}");
+        assert_eq!(run.stat("bytes"), bytes.len() as u64);
+    }
+}
+
+/// Secrets packed so that window ends fall inside many of them, read through windows of a few KiB:
+/// each is found exactly once, at the line and column it has in the whole file. Lines of varying
+/// length (so each window ends at a different place in a line) and one long line (where no line
+/// break lets the window end between secrets) in UTF-8, and the same lines in UTF-16.
+#[test]
+fn secrets_across_window_boundaries_are_found_once_in_place() {
+    let dir = tempdir();
+    let d = dir.path();
+    let mut lines = String::new();
+    let mut expected_lines = Vec::new();
+    for i in 0..300u64 {
+        let s = secret(1000 + i);
+        let indent = " ".repeat((i * 7 % 23) as usize);
+        lines.push_str(&format!("{indent}GITHUB_TOKEN={s}\n"));
+        expected_lines.push((s, i + 1, indent.len() as u64 + 14));
+    }
+    write(d, "lines.env", &lines);
+    let mut utf16 = vec![0xFF, 0xFE];
+    for unit in lines.encode_utf16() {
+        utf16.extend_from_slice(&unit.to_le_bytes());
+    }
+    write(d, "lines-utf16.env", &utf16);
+    let mut one_line = String::new();
+    let mut expected_columns = Vec::new();
+    for i in 0..300u64 {
+        let s = secret(2000 + i);
+        one_line.push_str(&" ".repeat((i * 5 % 11) as usize));
+        one_line.push_str("GITHUB_TOKEN=");
+        expected_columns.push((s.clone(), one_line.len() as u64 + 1));
+        one_line.push_str(&s);
+        one_line.push(';');
+    }
+    write(d, "one-line.env", &one_line);
+
+    for window in ["1K", "4K", "4099"] {
+        let run = scan_windowed(d, window, &[]);
+        assert_eq!(run.code, 1, "{}", run.stderr);
+        let json = run.json();
+        let found = json["findings"].as_array().unwrap();
+        let at = |s: &str| -> Vec<(String, u64, u64)> {
+            found
+                .iter()
+                .filter(|f| f["secret"] == s)
+                .map(|f| {
+                    let path = f["path"].as_str().unwrap().to_string();
+                    (path, f["line"].as_u64().unwrap(), f["column"].as_u64().unwrap())
+                })
+                .collect()
+        };
+        for (s, line, column) in &expected_lines {
+            let mut places = at(s);
+            places.sort();
+            let expected = [("lines-utf16.env".to_string(), *line, *column), ("lines.env".to_string(), *line, *column)];
+            assert_eq!(places, expected, "window {window}, line {line}");
+        }
+        for (s, column) in &expected_columns {
+            assert_eq!(at(s), [("one-line.env".to_string(), 1, *column)], "window {window}");
+        }
+        assert_eq!(found.len(), 900, "window {window}: no finding twice, none extra");
+    }
+}
