@@ -16,8 +16,9 @@ pub const VERSION: i64 = 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BaselineError {
-    #[error("cannot read baseline {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    // The cause is part of the message, not a `source`: an error chain would print it twice.
+    #[error("cannot read baseline {path}: {}", crate::source::fs::io_message(.error))]
+    Read { path: PathBuf, error: std::io::Error },
     #[error("{path}:{line}:{column}: {message}")]
     Invalid { path: PathBuf, line: usize, column: usize, message: String },
 }
@@ -49,8 +50,18 @@ pub struct Baseline {
 
 impl Baseline {
     pub fn load(path: &Path) -> Result<Baseline, BaselineError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|source| BaselineError::Read { path: path.to_path_buf(), source })?;
+        let bytes = crate::source::fs::read_settings_file(path)
+            .map_err(|error| BaselineError::Read { path: path.to_path_buf(), error })?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+            let (line, column) = crate::config::position(valid, valid.len());
+            BaselineError::Invalid {
+                path: path.to_path_buf(),
+                line,
+                column,
+                message: format!("not UTF-8 text (invalid byte at offset {}): not a baseline file", valid.len()),
+            }
+        })?;
         Baseline::parse(path, &text)
     }
 
@@ -59,8 +70,10 @@ impl Baseline {
             let (line, column) = crate::config::position(text.as_bytes(), offset);
             BaselineError::Invalid { path: path.to_path_buf(), line, column, message }
         };
-        let raw: RawBaseline = toml::from_str(text)
-            .map_err(|e| invalid(e.span().map_or(0, |s| s.start), crate::config::toml_reason(e.message())))?;
+        let raw: RawBaseline = toml::from_str(text).map_err(|e| {
+            let offset = e.span().map_or(0, |s| s.start);
+            invalid(offset, crate::config::with_key(text, offset, &crate::config::toml_reason(e.message())))
+        })?;
         if *raw.version.get_ref() != VERSION {
             return Err(invalid(
                 raw.version.span().start,
@@ -169,5 +182,8 @@ mod tests {
         assert!(err.starts_with("b.toml:3:3: `fingerprint` is not a keytrail fingerprint"), "{err}");
         let err = Baseline::parse(Path::new("b.toml"), "version = 1\nline = 3\n").unwrap_err().to_string();
         assert!(err.starts_with("b.toml:2:1: unknown field `line`"), "{err}");
+        let text = "version = 1\nfindings = [\n  { path = 3, fingerprint = \"kt1:\" },\n]\n";
+        let err = Baseline::parse(Path::new("b.toml"), text).unwrap_err().to_string();
+        assert!(err.starts_with("b.toml:3:12: `findings[0].path`: invalid type: integer"), "{err}");
     }
 }

@@ -32,8 +32,9 @@ pub const DEFAULT_MAX_FILE_SIZE: u64 = 10 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    // The cause is part of the message, not a `source`: an error chain would print it twice.
+    #[error("cannot read {path}: {}", crate::source::fs::io_message(.error))]
+    Read { path: PathBuf, error: std::io::Error },
     #[error("{path}:{line}:{column}: {message}")]
     Parse { path: PathBuf, line: usize, column: usize, message: String },
     #[error("{path}: allowlist path glob `{glob}` is invalid: {message}")]
@@ -112,32 +113,103 @@ struct RawConfig {
     #[serde(default)]
     allowlist: RawAllowlist,
     #[serde(default)]
-    rule: Vec<toml::Spanned<toml::Table>>,
+    rule: RuleTables,
+}
+
+/// `[[rule]]` tables, checked one by one by the rule loader.
+#[derive(Debug, Default)]
+struct RuleTables(Vec<toml::Spanned<toml::Table>>);
+
+impl<'de> Deserialize<'de> for RuleTables {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = RuleTables;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("`[[rule]]` tables (a `[rule]` table is one table, not a list of them)")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<RuleTables, A::Error> {
+                let mut tables = Vec::new();
+                while let Some(t) = seq.next_element()? {
+                    tables.push(t);
+                }
+                Ok(RuleTables(tables))
+            }
+        }
+        d.deserialize_seq(Visitor)
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table of `paths`, `values` and `stopwords`")]
 struct RawAllowlist {
     #[serde(default)]
-    paths: Vec<String>,
+    paths: Vec<toml::Spanned<String>>,
     #[serde(default)]
     values: Vec<toml::Spanned<String>>,
     #[serde(default)]
     stopwords: Vec<String>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+// Both are read through visitors, not `#[serde(untagged)]`, whose error names neither the
+// expected value nor the wrong one.
+#[derive(Debug)]
 enum SizeValue {
     Bytes(u64),
     Text(String),
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+impl<'de> Deserialize<'de> for SizeValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = SizeValue;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a size: a whole number of bytes, or text such as \"10MiB\"")
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<SizeValue, E> {
+                Ok(SizeValue::Bytes(n))
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<SizeValue, E> {
+                u64::try_from(n)
+                    .map(SizeValue::Bytes)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(n), &self))
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<SizeValue, E> {
+                Ok(SizeValue::Text(s.to_string()))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+#[derive(Debug)]
 enum OneOrMany {
     One(String),
     Many(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for OneOrMany {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = OneOrMany;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a file name, or a list of file names")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<OneOrMany, E> {
+                Ok(OneOrMany::One(s.to_string()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<OneOrMany, A::Error> {
+                let mut names = Vec::new();
+                while let Some(n) = seq.next_element()? {
+                    names.push(n);
+                }
+                Ok(OneOrMany::Many(names))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 /// Secrets never reported whatever rule finds them: known test values and words that mark fakes.
@@ -222,7 +294,8 @@ impl Config {
     }
 
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let bytes = std::fs::read(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let bytes = crate::source::fs::read_settings_file(path)
+            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), error: source })?;
         let text = String::from_utf8(bytes).map_err(|e| {
             let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
             let (line, column) = position(valid, valid.len());
@@ -242,26 +315,23 @@ impl Config {
             let (line, column) = position(text.as_bytes(), offset);
             ConfigError::Parse { path: path.to_path_buf(), line, column, message }
         };
-        let raw: RawConfig =
-            toml::from_str(text).map_err(|e| error(e.span().map_or(0, |s| s.start), toml_reason(e.message())))?;
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let offset = e.span().map_or(0, |s| s.start);
+            error(offset, with_key(text, offset, &toml_reason(e.message())))
+        })?;
 
         let allow_paths = if raw.allowlist.paths.is_empty() {
             None
         } else {
             let mut b = GlobSetBuilder::new();
             for g in &raw.allowlist.paths {
-                let glob = Glob::new(g).map_err(|e| ConfigError::Glob {
-                    path: path.to_path_buf(),
-                    glob: g.clone(),
-                    message: e.to_string(),
+                let glob = Glob::new(g.get_ref()).map_err(|e| {
+                    error(g.span().start, format!("allowlist path glob `{}` is invalid: {e}", g.get_ref()))
                 })?;
                 b.add(glob);
             }
-            Some(b.build().map_err(|e| ConfigError::Glob {
-                path: path.to_path_buf(),
-                glob: String::new(),
-                message: e.to_string(),
-            })?)
+            let start = raw.allowlist.paths[0].span().start;
+            Some(b.build().map_err(|e| error(start, format!("allowlist path globs together are invalid: {e}")))?)
         };
         let patterns: Vec<&str> = raw.allowlist.values.iter().map(|v| v.get_ref().as_str()).collect();
         let value_allowlist = ValueAllowlist::new(&patterns, &raw.allowlist.stopwords).map_err(|set_error| {
@@ -298,7 +368,7 @@ impl Config {
 
         let shown = path.display().to_string();
         let mut loader = Loader::default();
-        loader.add_tables(&shown, text, raw.rule);
+        loader.add_tables(&shown, text, raw.rule.0);
         let (rules, problems) = loader.finish_partial();
         if !problems.is_empty() {
             return Err(ConfigError::Rules { path: path.to_path_buf(), problems });
@@ -356,6 +426,78 @@ impl Config {
     pub fn take_value_allowlist(&mut self) -> ValueAllowlist {
         std::mem::take(&mut self.value_allowlist)
     }
+}
+
+/// A TOML error's message led by the key it is about (`` `allowlist.values[1]`: invalid type… ``),
+/// found from where in `text` the error points; unchanged when it points at no key, or is about a
+/// missing or unknown field, which it names itself.
+pub(crate) fn with_key(text: &str, offset: usize, message: &str) -> String {
+    if message.starts_with("missing field") || message.starts_with("unknown field") {
+        return message.to_string();
+    }
+    match toml_key_at(text, offset) {
+        Some(key) => format!("`{key}`: {message}"),
+        None => message.to_string(),
+    }
+}
+
+/// The dotted path (`allowlist.values[1]`) of the innermost key whose name or value spans `offset`
+/// in the TOML `text`.
+fn toml_key_at(text: &str, offset: usize) -> Option<String> {
+    use toml_edit::{Item, TableLike, Value};
+    fn holds(span: Option<std::ops::Range<usize>>, offset: usize) -> bool {
+        span.is_some_and(|s| s.start <= offset && offset < s.end.max(s.start + 1))
+    }
+    fn in_table(t: &dyn TableLike, offset: usize, path: &mut String) -> bool {
+        for (k, item) in t.iter() {
+            let len = path.len();
+            if !path.is_empty() {
+                path.push('.');
+            }
+            path.push_str(k);
+            if in_item(item, offset, path) || holds(t.key(k).and_then(|k| k.span()), offset) {
+                return true;
+            }
+            path.truncate(len);
+        }
+        false
+    }
+    fn in_item(item: &Item, offset: usize, path: &mut String) -> bool {
+        match item {
+            Item::None => false,
+            Item::Value(v) => in_value(v, offset, path),
+            Item::Table(t) => in_table(t, offset, path) || holds(t.span(), offset),
+            Item::ArrayOfTables(a) => a.iter().enumerate().any(|(i, t)| {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                let found = in_table(t, offset, path) || holds(t.span(), offset);
+                if !found {
+                    path.truncate(len);
+                }
+                found
+            }),
+        }
+    }
+    fn in_value(v: &Value, offset: usize, path: &mut String) -> bool {
+        match v {
+            Value::InlineTable(t) => in_table(t, offset, path) || holds(v.span(), offset),
+            Value::Array(a) => {
+                for (i, item) in a.iter().enumerate() {
+                    let len = path.len();
+                    path.push_str(&format!("[{i}]"));
+                    if in_value(item, offset, path) {
+                        return true;
+                    }
+                    path.truncate(len);
+                }
+                holds(v.span(), offset)
+            }
+            _ => holds(v.span(), offset),
+        }
+    }
+    let doc = toml_edit::ImDocument::parse(text).ok()?;
+    let mut path = String::new();
+    (in_table(doc.as_table(), offset, &mut path) && !path.is_empty()).then_some(path)
 }
 
 /// Parses `10MiB`, `512K`, `2GB`, `1000`.
@@ -438,7 +580,27 @@ mod tests {
         let err = parse("[allowlist]\nvalues = [\n  'ok',\n  '(unclosed',\n]\n").unwrap_err().to_string();
         assert!(err.starts_with("dir/k.toml:4:3: allowlist value regex `(unclosed` is invalid"), "{err}");
         let err = parse("disable_rules = \"one\"\n").unwrap_err().to_string();
-        assert_eq!(err, "dir/k.toml:1:17: invalid type: string, expected a sequence");
+        assert!(
+            err.starts_with("dir/k.toml:1:17: `disable_rules`: invalid type: string, expected a sequence"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn wrong_types_name_their_key() {
+        for (text, expected) in [
+            ("max_file_size = true\n", "dir/k.toml:1:17: `max_file_size`: invalid type: boolean, expected a size"),
+            ("\nmax_file_size = -1\n", "dir/k.toml:2:17: `max_file_size`: invalid value: integer, expected a size"),
+            ("inventory = 3\n", "dir/k.toml:1:13: `inventory`: invalid type: integer, expected a file name"),
+            ("inventory = [\n'a',\n3]\n", "dir/k.toml:3:1: `inventory[1]`: invalid type: integer"),
+            ("allowlist = 1\n", "dir/k.toml:1:13: `allowlist`: invalid type: integer, expected a table"),
+            ("[allowlist]\nvalues = ['a', 2]\n", "dir/k.toml:2:16: `allowlist.values[1]`: invalid type: integer"),
+            ("[rule]\nid = 'x'\n", "dir/k.toml:1:1: `rule`: invalid type: map, expected `[[rule]]` tables"),
+            ("[allowlist]\npaths = ['ok', '[']\n", "dir/k.toml:2:16: allowlist path glob `[` is invalid"),
+        ] {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(err.starts_with(expected), "{text:?}: {err}");
+        }
     }
 
     #[test]

@@ -23,8 +23,7 @@ fn main() -> ExitCode {
         Ok(Ok(code)) => code.into(),
         Ok(Err(e)) => {
             // Messages name paths, and a path can hold terminal escapes.
-            let message: Vec<String> = format!("{e:#}").lines().map(escape_control).collect();
-            eprintln!("keytrail: error: {}", message.join("\n"));
+            cli::say(&format!("keytrail: error: {e:#}"));
             cli::Status::Error.into()
         }
         // The hook has said what it may.

@@ -13,8 +13,9 @@ pub const DEFAULT_FILE: &str = ".keytrailignore";
 
 #[derive(Debug, thiserror::Error)]
 pub enum IgnoreError {
-    #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    // The cause is part of the message, not a `source`: an error chain would print it twice.
+    #[error("cannot read {path}: {}", crate::source::fs::io_message(.error))]
+    Read { path: PathBuf, error: std::io::Error },
     #[error("{path}:{line}:{column}: {message}")]
     Parse { path: PathBuf, line: usize, column: usize, message: String },
 }
@@ -26,8 +27,21 @@ pub struct IgnoreList {
 
 impl IgnoreList {
     pub fn load(path: &Path) -> Result<IgnoreList, IgnoreError> {
-        let text = std::fs::read(path).map_err(|source| IgnoreError::Read { path: path.to_path_buf(), source })?;
-        IgnoreList::parse(&String::from_utf8_lossy(&text), path)
+        let bytes = crate::source::fs::read_settings_file(path)
+            .map_err(|error| IgnoreError::Read { path: path.to_path_buf(), error })?;
+        // Fingerprints and globs are ASCII or UTF-8 paths: other bytes mean the wrong file, and read
+        // lossily they would turn into entries that quietly match nothing.
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+            let (line, column) = crate::config::position(valid, valid.len());
+            IgnoreError::Parse {
+                path: path.to_path_buf(),
+                line,
+                column,
+                message: format!("not UTF-8 text (invalid byte at offset {})", valid.len()),
+            }
+        })?;
+        IgnoreList::parse(&text, path)
     }
 
     /// Errors point at the word by line and column without quoting it: a line that is not an

@@ -1,4 +1,12 @@
 //! Command-line definitions and dispatch; the library does the work.
+
+/// `eprintln!` through [`say`]: never panics, and quoted content cannot drive the terminal.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::cli::say(&format!($($arg)*))
+    };
+}
+
 mod inventory;
 mod progress;
 mod rules;
@@ -239,6 +247,18 @@ impl From<Status> for ExitCode {
     fn from(s: Status) -> ExitCode {
         ExitCode::from(s as u8)
     }
+}
+
+/// Writes a line to stderr. Messages quote what keytrail read (a bad value in a settings file, a
+/// path, a symlink's target), so control characters are shown as escapes; a stderr closed early
+/// (`2>&1 | head`) is not worth a panic.
+pub fn say(message: &str) {
+    let _ = writeln!(io::stderr(), "{}", visible(message));
+}
+
+/// `message` with every control character but the line break escaped.
+fn visible(message: &str) -> String {
+    message.split('\n').map(keytrail::finding::escape_control).collect::<Vec<_>>().join("\n")
 }
 
 pub fn run() -> anyhow::Result<Status> {

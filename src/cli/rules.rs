@@ -39,13 +39,6 @@ pub fn list(format: ListFormat) -> anyhow::Result<Status> {
     Ok(Status::Clean)
 }
 
-/// An error on stderr, each of its lines escaped: rule files may come from anywhere, and messages
-/// quote names and paths from them.
-fn print_error(message: &str) {
-    let lines: Vec<String> = message.lines().map(escape_control).collect();
-    eprintln!("error: {}", lines.join("\n"));
-}
-
 pub fn check(files: &[PathBuf]) -> anyhow::Result<Status> {
     let mut loader = Loader::default();
     let mut file_count = files.len();
@@ -69,16 +62,16 @@ pub fn check(files: &[PathBuf]) -> anyhow::Result<Status> {
     problems.sort();
     log::debug!("{} rules from {file_count} file(s), {} problem(s)", count, problems.len());
     for u in &unreadable {
-        print_error(u);
+        say!("error: {u}");
     }
     for p in &problems {
-        print_error(&p.to_string());
+        say!("error: {p}");
     }
     if problems.is_empty() && unreadable.is_empty() {
-        eprintln!("{count} rules in {file_count} file(s): all valid, every example behaves");
+        say!("{count} rules in {file_count} file(s): all valid, every example behaves");
         Ok(Status::Clean)
     } else {
-        eprintln!("{} problem(s) found", problems.len() + unreadable.len());
+        say!("{} problem(s) found", problems.len() + unreadable.len());
         Ok(Status::Error)
     }
 }
@@ -94,7 +87,7 @@ pub fn check_config(path: &Path) -> anyhow::Result<Status> {
     let (config, set) = match checked {
         Ok(ok) => ok,
         Err(e) => {
-            print_error(&e.to_string());
+            say!("error: {e}");
             return Ok(Status::Error);
         }
     };
@@ -106,10 +99,10 @@ pub fn check_config(path: &Path) -> anyhow::Result<Status> {
         .filter(|p| p.rule_id.as_deref().is_some_and(|id| own.contains(&id)))
         .collect();
     for p in &problems {
-        print_error(&p.to_string());
+        say!("error: {p}");
     }
     if problems.is_empty() {
-        eprintln!(
+        say!(
             "{}: valid; {} rule(s) of its own, {} built-in rule(s) disabled; every example behaves",
             escape_control(&path.display().to_string()),
             config.rules.len(),
@@ -117,7 +110,7 @@ pub fn check_config(path: &Path) -> anyhow::Result<Status> {
         );
         Ok(Status::Clean)
     } else {
-        eprintln!("{} problem(s) found", problems.len());
+        say!("{} problem(s) found", problems.len());
         Ok(Status::Error)
     }
 }

@@ -281,7 +281,8 @@ fn ways_out(report: &Report, pushing: bool, colour: bool) {
         msg.push_str(&format!("       echo '{fp} {}' >> {ignore}\n", ignore_glob(path)));
     }
     msg.push_str(&format!("       git add {ignore}\n"));
-    eprint!("{msg}");
+    // Paths are cleaned above; the rest is keytrail's own text and colour codes.
+    let _ = io::stderr().write_all(msg.as_bytes());
 }
 
 /// A path as a `.keytrailignore` glob that matches only itself, or little else: what the line
@@ -443,7 +444,7 @@ pub fn write_baseline(
     write_output(output.as_deref(), |out| out.write_all(text.as_bytes()))?;
     let entries =
         report.findings.iter().map(|f| (&f.path, &f.fingerprint)).collect::<std::collections::HashSet<_>>().len();
-    eprintln!(
+    say!(
         "keytrail: baseline of {entries} entr{} ({} finding{}){}",
         if entries == 1 { "y" } else { "ies" },
         report.findings.len(),
@@ -454,8 +455,7 @@ pub fn write_baseline(
     );
     if !report.errors.is_empty() {
         for e in &report.errors {
-            let clean = keytrail::finding::escape_control;
-            eprintln!("error: {}: {}", clean(&e.path), clean(&e.message));
+            say!("error: {}: {}", e.path, e.message);
         }
         return Ok(Status::Error);
     }

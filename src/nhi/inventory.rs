@@ -219,7 +219,7 @@ impl Inventory {
 /// is `None` rather than an error because `load` reports it and `append` creates it.
 fn read_text(path: &Path) -> Result<Option<String>, InventoryError> {
     let error = |line, message| InventoryError { file: path.to_path_buf(), line, column: None, entry: None, message };
-    match fs::read(path) {
+    match crate::source::fs::read_settings_file(path) {
         Ok(bytes) => match String::from_utf8(bytes) {
             Ok(text) => Ok(Some(text)),
             Err(e) => {
@@ -230,7 +230,7 @@ fn read_text(path: &Path) -> Result<Option<String>, InventoryError> {
             }
         },
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(error(1, format!("cannot read inventory file: {e}"))),
+        Err(e) => Err(error(1, format!("cannot read inventory file: {}", crate::source::fs::io_message(&e)))),
     }
 }
 

@@ -1,6 +1,7 @@
 //! The working-tree source: a parallel walk (the `ignore` crate, as ripgrep uses) that reads each
 //! file once and matches it on the walking thread, so reading and matching overlap across cores.
 use std::fs::File;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -21,7 +22,9 @@ pub fn scan_root(
     known: &Known,
 ) -> Report {
     let shared = Mutex::new(Report::default());
-    let meta = match std::fs::symlink_metadata(root) {
+    // A root named on the command line is followed when it is a symlink, as the walk itself does:
+    // taken as a file, the folder it leads to would report every finding under the link's name.
+    let meta = match std::fs::metadata(root).or_else(|_| std::fs::symlink_metadata(root)) {
         Ok(m) => m,
         Err(e) => {
             let mut r = Report::default();
@@ -87,6 +90,8 @@ impl Context<'_> {
         let rel = slash_path(rel);
         match &self.prefix {
             Some(p) if p == "." || p.is_empty() => rel,
+            // The root itself (a folder that could not be listed): its own name, not `closed/`.
+            Some(p) if rel.is_empty() => p.clone(),
             Some(p) => format!("{}/{rel}", p.trim_end_matches('/')),
             None => rel,
         }
@@ -173,9 +178,13 @@ impl Worker<'_, '_> {
     fn skip_symlink(&mut self, path: &Path, rel: String) {
         self.local.stats.skipped_symlinks += 1;
         let message = match std::fs::canonicalize(path) {
-            Err(_) => {
-                let target = std::fs::read_link(path).map(|t| t.display().to_string()).unwrap_or_default();
-                format!("broken symlink (to {target})")
+            Err(e) => {
+                let target = std::fs::read_link(path).map(|t| path_string(t.as_os_str())).unwrap_or_default();
+                if e.raw_os_error() == Some(libc::ELOOP) {
+                    format!("symlink loop (to {target})")
+                } else {
+                    format!("broken symlink (to {target})")
+                }
             }
             Ok(target) if !target.starts_with(&self.ctx.canonical_root) => {
                 "symlink to outside the scanned tree, not followed".into()
@@ -263,6 +272,46 @@ fn split_walk_error(err: &ignore::Error) -> (Option<PathBuf>, String) {
     }
 }
 
+/// The most a settings, rule, inventory, baseline or ignore file may hold. Far above any real one;
+/// it keeps a path that leads to `/dev/zero` or a huge file from taking all memory.
+pub const MAX_SETTINGS_FILE: u64 = 128 << 20;
+
+/// Reads a file keytrail is configured with, whole, without ever waiting or growing unbounded: a
+/// FIFO with no writer reads as empty instead of blocking the open (one being written to, as from
+/// `--baseline <(git show main:baseline.toml)`, reads as usual), and anything longer than
+/// [`MAX_SETTINGS_FILE`] (an endless device included) is an error.
+pub fn read_settings_file(path: &Path) -> std::io::Result<Vec<u8>> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
+    }
+    let file = options.open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        // Non-blocking was for the open only: reads of a pipe should wait for its writer.
+        // SAFETY: plain fcntl calls on a descriptor this function owns.
+        unsafe {
+            let flags = libc::fcntl(file.as_raw_fd(), libc::F_GETFL);
+            if flags >= 0 {
+                libc::fcntl(file.as_raw_fd(), libc::F_SETFL, flags & !libc::O_NONBLOCK);
+            }
+        }
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_SETTINGS_FILE + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_SETTINGS_FILE {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::FileTooLarge,
+            format!("longer than {}, too large for this kind of file", human_bytes(MAX_SETTINGS_FILE)),
+        ));
+    }
+    Ok(bytes)
+}
+
 /// An I/O error without Rust's `(os error N)` noise.
 pub fn io_message(e: &std::io::Error) -> String {
     let s = e.to_string();
@@ -272,13 +321,45 @@ pub fn io_message(e: &std::io::Error) -> String {
     }
 }
 
+/// `p` as findings, notices and reports name it: `/`-separated, through [`path_string`].
 pub fn slash_path(p: &Path) -> String {
-    let s = p.to_string_lossy();
+    let s = path_string(p.as_os_str());
     if std::path::MAIN_SEPARATOR == '/' {
-        s.into_owned()
+        s
     } else {
         s.replace(std::path::MAIN_SEPARATOR, "/")
     }
+}
+
+/// A file name as text. Valid UTF-8 is kept as it is, control characters included (each output
+/// format escapes those its own way: JSON as `\n` or `\u001b`, text through
+/// [`crate::finding::escape_control`]). Each byte that is not part of valid UTF-8 becomes `\xNN`
+/// (two lowercase hex digits), Python's `backslashreplace`: unlike U+FFFD it keeps two names that
+/// differ only in such bytes apart and says which bytes to look for. The one ambiguity left is a
+/// valid name that spells such an escape itself, holding the four characters `\xff`.
+pub fn path_string(name: &std::ffi::OsStr) -> String {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        bytes_path_string(name.as_bytes())
+    }
+    #[cfg(not(unix))]
+    {
+        // Windows names are UTF-16; only unpaired surrogates fail, and they have no bytes to show.
+        name.to_string_lossy().into_owned()
+    }
+}
+
+/// [`path_string`] of a name given as bytes (a git tree entry's path).
+pub fn bytes_path_string(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
 }
 
 pub fn display_root(root: &Path) -> String {
@@ -316,6 +397,15 @@ mod tests {
         assert_eq!(human_bytes(12), "12 B");
         assert_eq!(human_bytes(10 * 1024 * 1024), "10 MiB");
         assert_eq!(human_bytes(1536), "1.5 KiB");
+    }
+
+    #[test]
+    fn invalid_utf8_in_names_is_escaped_not_replaced() {
+        assert_eq!(bytes_path_string(b"plain/\x1b[31m\n.txt"), "plain/\x1b[31m\n.txt");
+        assert_eq!(bytes_path_string(b"bad\xff\xfe.txt"), "bad\\xff\\xfe.txt");
+        assert_ne!(bytes_path_string(b"a\xff"), bytes_path_string(b"a\xfe"));
+        // A truncated multi-byte sequence is escaped byte by byte; what follows is kept.
+        assert_eq!(bytes_path_string(b"\xe2\x82z\xc3\xa9"), "\\xe2\\x82z\u{e9}");
     }
 
     #[test]

@@ -442,7 +442,7 @@ pub fn introductions(
                 Err(size) => {
                     report.stats.skipped_too_large += 1;
                     report.skipped.push(Notice {
-                        path: String::from_utf8_lossy(&change.path).into_owned(),
+                        path: crate::source::fs::bytes_path_string(&change.path),
                         message: format!(
                             "blob {new} in commit {} is {}, over the size limit; not scanned",
                             &cid.to_string()[..12],
@@ -463,7 +463,7 @@ pub fn introductions(
                     }
                 }
             }
-            let path = String::from_utf8_lossy(&change.path).into_owned();
+            let path = crate::source::fs::bytes_path_string(&change.path);
             for mut f in found {
                 if before.contains(&f.fingerprint) {
                     continue;
@@ -699,7 +699,7 @@ pub fn staged_findings(repo: &Repository, blobs: &mut LazyBlobs<'_>) -> Result<V
         if found.is_empty() {
             continue;
         }
-        let Some(path) = new.path_bytes().map(|p| String::from_utf8_lossy(p).into_owned()) else { continue };
+        let Some(path) = new.path_bytes().map(crate::source::fs::bytes_path_string) else { continue };
         let added = added_lines(repo, delta.old_file().id(), new.id())?;
         for mut f in found {
             if (f.line..=f.end_line).any(|l| added.contains(&l)) {
