@@ -16,10 +16,11 @@ pub const VERSION: i64 = 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BaselineError {
-    #[error("cannot read baseline {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
-    #[error("{path}:{line}: {message}")]
-    Invalid { path: PathBuf, line: usize, message: String },
+    // The cause is part of the message, not a `source`: an error chain would print it twice.
+    #[error("cannot read baseline {path}: {}", crate::source::fs::io_message(.error))]
+    Read { path: PathBuf, error: std::io::Error },
+    #[error("{path}:{line}:{column}: {message}")]
+    Invalid { path: PathBuf, line: usize, column: usize, message: String },
 }
 
 #[derive(Deserialize)]
@@ -49,19 +50,30 @@ pub struct Baseline {
 
 impl Baseline {
     pub fn load(path: &Path) -> Result<Baseline, BaselineError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|source| BaselineError::Read { path: path.to_path_buf(), source })?;
+        let bytes = crate::source::fs::read_settings_file(path)
+            .map_err(|error| BaselineError::Read { path: path.to_path_buf(), error })?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+            let (line, column) = crate::config::position(valid, valid.len());
+            BaselineError::Invalid {
+                path: path.to_path_buf(),
+                line,
+                column,
+                message: format!("not UTF-8 text (invalid byte at offset {}): not a baseline file", valid.len()),
+            }
+        })?;
         Baseline::parse(path, &text)
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<Baseline, BaselineError> {
-        let invalid = |offset: usize, message: String| BaselineError::Invalid {
-            path: path.to_path_buf(),
-            line: text[..offset.min(text.len())].matches('\n').count() + 1,
-            message,
+        let invalid = |offset: usize, message: String| {
+            let (line, column) = crate::config::position(text.as_bytes(), offset);
+            BaselineError::Invalid { path: path.to_path_buf(), line, column, message }
         };
-        let raw: RawBaseline = toml::from_str(text)
-            .map_err(|e| invalid(e.span().map_or(0, |s| s.start), e.message().trim().to_string()))?;
+        let raw: RawBaseline = toml::from_str(text).map_err(|e| {
+            let offset = e.span().map_or(0, |s| s.start);
+            invalid(offset, crate::config::with_key(text, offset, &crate::config::toml_reason(e.message())))
+        })?;
         if *raw.version.get_ref() != VERSION {
             return Err(invalid(
                 raw.version.span().start,
@@ -76,7 +88,11 @@ impl Baseline {
             let start = e.span().start;
             let e = e.into_inner();
             if !crate::nhi::inventory::is_fingerprint(&e.fingerprint) {
-                return Err(invalid(start, format!("`{}` is not a keytrail fingerprint (kt1:…)", e.fingerprint)));
+                // Not echoed: a secret pasted where its fingerprint belongs is the likely mistake.
+                return Err(invalid(
+                    start,
+                    "`fingerprint` is not a keytrail fingerprint (kt1:… or kt1k:…)".to_string(),
+                ));
             }
             entries.entry(e.fingerprint).or_default().insert(e.path);
         }
@@ -160,11 +176,14 @@ mod tests {
     #[test]
     fn errors_name_their_line() {
         let err = Baseline::parse(Path::new("b.toml"), "version = 2\n").unwrap_err().to_string();
-        assert!(err.starts_with("b.toml:1: baseline version 2"), "{err}");
+        assert!(err.starts_with("b.toml:1:11: baseline version 2"), "{err}");
         let text = "version = 1\nfindings = [\n  { path = \"a\", fingerprint = \"nope\" },\n]\n";
         let err = Baseline::parse(Path::new("b.toml"), text).unwrap_err().to_string();
-        assert!(err.starts_with("b.toml:3: `nope` is not a keytrail fingerprint"), "{err}");
+        assert!(err.starts_with("b.toml:3:3: `fingerprint` is not a keytrail fingerprint"), "{err}");
         let err = Baseline::parse(Path::new("b.toml"), "version = 1\nline = 3\n").unwrap_err().to_string();
-        assert!(err.starts_with("b.toml:2: unknown field `line`"), "{err}");
+        assert!(err.starts_with("b.toml:2:1: unknown field `line`"), "{err}");
+        let text = "version = 1\nfindings = [\n  { path = 3, fingerprint = \"kt1:\" },\n]\n";
+        let err = Baseline::parse(Path::new("b.toml"), text).unwrap_err().to_string();
+        assert!(err.starts_with("b.toml:3:12: `findings[0].path`: invalid type: integer"), "{err}");
     }
 }

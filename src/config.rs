@@ -32,14 +32,69 @@ pub const DEFAULT_MAX_FILE_SIZE: u64 = 10 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
-    #[error("{path}:{line}: {message}")]
-    Parse { path: PathBuf, line: usize, message: String },
+    // The cause is part of the message, not a `source`: an error chain would print it twice.
+    #[error("cannot read {path}: {}", crate::source::fs::io_message(.error))]
+    Read { path: PathBuf, error: std::io::Error },
+    #[error("{path}:{line}:{column}: {message}")]
+    Parse { path: PathBuf, line: usize, column: usize, message: String },
     #[error("{path}: allowlist path glob `{glob}` is invalid: {message}")]
     Glob { path: PathBuf, glob: String, message: String },
     #[error("{path}: {} problem(s) in its rules:\n{}", problems.len(), list(problems))]
     Rules { path: PathBuf, problems: Vec<RuleProblem> },
+}
+
+/// 1-based line and column (in characters) of byte `offset` in `text`.
+pub fn position(text: &[u8], offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let column = before[line_start..].iter().filter(|&&b| b & 0xC0 != 0x80).count() + 1;
+    (line, column)
+}
+
+/// What a TOML parser or serde says went wrong, on one line and without the values it quotes from
+/// the file (`invalid type: string "…"`, `unknown variant `…``): a value could be a secret, and
+/// `file:line:column` already points at it. Keys (`unknown field `…``) and the names of what was
+/// expected stay.
+pub fn toml_reason(message: &str) -> String {
+    // Backquoted words after these are values from the file; elsewhere they are keys, or what the
+    // grammar or the schema expects (`expected one of `paths`, `values``).
+    const FROM_FILE: &[&str] = &["unknown variant ", "integer ", "floating point ", "character ", "boolean "];
+    let one_line = message.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("; ");
+    let mut out = String::with_capacity(one_line.len());
+    let mut rest = one_line.as_str();
+    while let Some(i) = rest.find(['"', '`']) {
+        let (before, quoted) = rest.split_at(i);
+        let quote = quoted.as_bytes()[0];
+        // serde quotes strings with Rust's escapes: `\"` does not end one.
+        let mut end = None;
+        let mut escaped = false;
+        for (j, b) in quoted.bytes().enumerate().skip(1) {
+            match b {
+                b'\\' if quote == b'"' && !escaped => escaped = true,
+                b if b == quote && !escaped => {
+                    end = Some(j);
+                    break;
+                }
+                _ => escaped = false,
+            }
+        }
+        let Some(end) = end else {
+            // An unclosed quote: what follows it is dropped too.
+            out.push_str(before.trim_end());
+            rest = "";
+            break;
+        };
+        out.push_str(before);
+        if quote == b'"' || FROM_FILE.iter().any(|w| before.ends_with(w)) {
+            out.truncate(out.trim_end().len());
+        } else {
+            out.push_str(&quoted[..=end]);
+        }
+        rest = &quoted[end + 1..];
+    }
+    out.push_str(rest);
+    out
 }
 
 fn list(problems: &[RuleProblem]) -> String {
@@ -58,32 +113,103 @@ struct RawConfig {
     #[serde(default)]
     allowlist: RawAllowlist,
     #[serde(default)]
-    rule: Vec<toml::Spanned<toml::Table>>,
+    rule: RuleTables,
+}
+
+/// `[[rule]]` tables, checked one by one by the rule loader.
+#[derive(Debug, Default)]
+struct RuleTables(Vec<toml::Spanned<toml::Table>>);
+
+impl<'de> Deserialize<'de> for RuleTables {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = RuleTables;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("`[[rule]]` tables (a `[rule]` table is one table, not a list of them)")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<RuleTables, A::Error> {
+                let mut tables = Vec::new();
+                while let Some(t) = seq.next_element()? {
+                    tables.push(t);
+                }
+                Ok(RuleTables(tables))
+            }
+        }
+        d.deserialize_seq(Visitor)
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table of `paths`, `values` and `stopwords`")]
 struct RawAllowlist {
     #[serde(default)]
-    paths: Vec<String>,
+    paths: Vec<toml::Spanned<String>>,
     #[serde(default)]
     values: Vec<toml::Spanned<String>>,
     #[serde(default)]
     stopwords: Vec<String>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+// Both are read through visitors, not `#[serde(untagged)]`, whose error names neither the
+// expected value nor the wrong one.
+#[derive(Debug)]
 enum SizeValue {
     Bytes(u64),
     Text(String),
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+impl<'de> Deserialize<'de> for SizeValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = SizeValue;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a size: a whole number of bytes, or text such as \"10MiB\"")
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<SizeValue, E> {
+                Ok(SizeValue::Bytes(n))
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<SizeValue, E> {
+                u64::try_from(n)
+                    .map(SizeValue::Bytes)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(n), &self))
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<SizeValue, E> {
+                Ok(SizeValue::Text(s.to_string()))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+#[derive(Debug)]
 enum OneOrMany {
     One(String),
     Many(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for OneOrMany {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = OneOrMany;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a file name, or a list of file names")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<OneOrMany, E> {
+                Ok(OneOrMany::One(s.to_string()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<OneOrMany, A::Error> {
+                let mut names = Vec::new();
+                while let Some(n) = seq.next_element()? {
+                    names.push(n);
+                }
+                Ok(OneOrMany::Many(names))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 /// Secrets never reported whatever rule finds them: known test values and words that mark fakes.
@@ -168,12 +294,15 @@ impl Config {
     }
 
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let bytes = std::fs::read(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let bytes = crate::source::fs::read_settings_file(path)
+            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), error: source })?;
         let text = String::from_utf8(bytes).map_err(|e| {
             let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+            let (line, column) = position(valid, valid.len());
             ConfigError::Parse {
                 path: path.to_path_buf(),
-                line: valid.iter().filter(|&&b| b == b'\n').count() + 1,
+                line,
+                column,
                 message: format!("not UTF-8 text (invalid byte at offset {})", valid.len()),
             }
         })?;
@@ -182,31 +311,27 @@ impl Config {
 
     pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         let line_at = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
-        let error = |offset: usize, message: String| ConfigError::Parse {
-            path: path.to_path_buf(),
-            line: line_at(offset),
-            message,
+        let error = |offset: usize, message: String| {
+            let (line, column) = position(text.as_bytes(), offset);
+            ConfigError::Parse { path: path.to_path_buf(), line, column, message }
         };
-        let raw: RawConfig =
-            toml::from_str(text).map_err(|e| error(e.span().map_or(0, |s| s.start), e.message().trim().to_string()))?;
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let offset = e.span().map_or(0, |s| s.start);
+            error(offset, with_key(text, offset, &toml_reason(e.message())))
+        })?;
 
         let allow_paths = if raw.allowlist.paths.is_empty() {
             None
         } else {
             let mut b = GlobSetBuilder::new();
             for g in &raw.allowlist.paths {
-                let glob = Glob::new(g).map_err(|e| ConfigError::Glob {
-                    path: path.to_path_buf(),
-                    glob: g.clone(),
-                    message: e.to_string(),
+                let glob = Glob::new(g.get_ref()).map_err(|e| {
+                    error(g.span().start, format!("allowlist path glob `{}` is invalid: {e}", g.get_ref()))
                 })?;
                 b.add(glob);
             }
-            Some(b.build().map_err(|e| ConfigError::Glob {
-                path: path.to_path_buf(),
-                glob: String::new(),
-                message: e.to_string(),
-            })?)
+            let start = raw.allowlist.paths[0].span().start;
+            Some(b.build().map_err(|e| error(start, format!("allowlist path globs together are invalid: {e}")))?)
         };
         let patterns: Vec<&str> = raw.allowlist.values.iter().map(|v| v.get_ref().as_str()).collect();
         let value_allowlist = ValueAllowlist::new(&patterns, &raw.allowlist.stopwords).map_err(|set_error| {
@@ -223,9 +348,14 @@ impl Config {
             None => None,
             Some(s) => Some(match s.get_ref() {
                 SizeValue::Bytes(n) => *n,
-                SizeValue::Text(t) => {
-                    parse_size(t).map_err(|m| error(s.span().start, format!("max_file_size: {m}")))?
-                }
+                SizeValue::Text(t) => parse_size(t).map_err(|_| {
+                    error(
+                        s.span().start,
+                        "max_file_size is not a size (try 10MiB, 512K or 1000000; units K, M, G, KiB, MiB, GiB, \
+                             KB, MB or GB)"
+                            .to_string(),
+                    )
+                })?,
             }),
         };
         let base = path.parent().unwrap_or(Path::new(""));
@@ -238,7 +368,7 @@ impl Config {
 
         let shown = path.display().to_string();
         let mut loader = Loader::default();
-        loader.add_tables(&shown, text, raw.rule);
+        loader.add_tables(&shown, text, raw.rule.0);
         let (rules, problems) = loader.finish_partial();
         if !problems.is_empty() {
             return Err(ConfigError::Rules { path: path.to_path_buf(), problems });
@@ -298,6 +428,78 @@ impl Config {
     }
 }
 
+/// A TOML error's message led by the key it is about (`` `allowlist.values[1]`: invalid type… ``),
+/// found from where in `text` the error points; unchanged when it points at no key, or is about a
+/// missing or unknown field, which it names itself.
+pub(crate) fn with_key(text: &str, offset: usize, message: &str) -> String {
+    if message.starts_with("missing field") || message.starts_with("unknown field") {
+        return message.to_string();
+    }
+    match toml_key_at(text, offset) {
+        Some(key) => format!("`{key}`: {message}"),
+        None => message.to_string(),
+    }
+}
+
+/// The dotted path (`allowlist.values[1]`) of the innermost key whose name or value spans `offset`
+/// in the TOML `text`.
+fn toml_key_at(text: &str, offset: usize) -> Option<String> {
+    use toml_edit::{Item, TableLike, Value};
+    fn holds(span: Option<std::ops::Range<usize>>, offset: usize) -> bool {
+        span.is_some_and(|s| s.start <= offset && offset < s.end.max(s.start + 1))
+    }
+    fn in_table(t: &dyn TableLike, offset: usize, path: &mut String) -> bool {
+        for (k, item) in t.iter() {
+            let len = path.len();
+            if !path.is_empty() {
+                path.push('.');
+            }
+            path.push_str(k);
+            if in_item(item, offset, path) || holds(t.key(k).and_then(|k| k.span()), offset) {
+                return true;
+            }
+            path.truncate(len);
+        }
+        false
+    }
+    fn in_item(item: &Item, offset: usize, path: &mut String) -> bool {
+        match item {
+            Item::None => false,
+            Item::Value(v) => in_value(v, offset, path),
+            Item::Table(t) => in_table(t, offset, path) || holds(t.span(), offset),
+            Item::ArrayOfTables(a) => a.iter().enumerate().any(|(i, t)| {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                let found = in_table(t, offset, path) || holds(t.span(), offset);
+                if !found {
+                    path.truncate(len);
+                }
+                found
+            }),
+        }
+    }
+    fn in_value(v: &Value, offset: usize, path: &mut String) -> bool {
+        match v {
+            Value::InlineTable(t) => in_table(t, offset, path) || holds(v.span(), offset),
+            Value::Array(a) => {
+                for (i, item) in a.iter().enumerate() {
+                    let len = path.len();
+                    path.push_str(&format!("[{i}]"));
+                    if in_value(item, offset, path) {
+                        return true;
+                    }
+                    path.truncate(len);
+                }
+                holds(v.span(), offset)
+            }
+            _ => holds(v.span(), offset),
+        }
+    }
+    let doc = toml_edit::ImDocument::parse(text).ok()?;
+    let mut path = String::new();
+    (in_table(doc.as_table(), offset, &mut path) && !path.is_empty()).then_some(path)
+}
+
 /// Parses `10MiB`, `512K`, `2GB`, `1000`.
 pub fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
@@ -339,6 +541,23 @@ mod tests {
     }
 
     #[test]
+    fn parser_messages_lose_the_values_they_quote() {
+        assert_eq!(toml_reason("invalid type: string \"a\\\"b\", expected u64"), "invalid type: string, expected u64");
+        assert_eq!(
+            toml_reason("unknown variant `zzz`, expected one of `low`, `high`"),
+            "unknown variant, expected one of `low`, `high`"
+        );
+        assert_eq!(
+            toml_reason("invalid type: integer `12345`, expected a string"),
+            "invalid type: integer, expected a string"
+        );
+        assert_eq!(toml_reason("invalid string\nexpected `\"`, `'`"), "invalid string; expected `\"`, `'`");
+        assert_eq!(toml_reason("unknown field `path`, expected `paths`"), "unknown field `path`, expected `paths`");
+        assert_eq!(toml_reason("cut \"short"), "cut");
+        assert_eq!(position(b"ab\n\xc3\xa9x", 5), (2, 2));
+    }
+
+    #[test]
     fn allowlist_globs_match_relative_paths() {
         let c = parse("[allowlist]\npaths = [\"rules/**\", \"**/*.snap\"]\n").unwrap();
         assert!(c.path_allowed("rules/aws.toml"));
@@ -349,19 +568,39 @@ mod tests {
     #[test]
     fn unknown_keys_name_their_line() {
         let err = parse("[allowlist]\npaths = []\nfiles = 3\n").unwrap_err().to_string();
-        assert!(err.starts_with("dir/k.toml:3: unknown field `files`"), "{err}");
+        assert!(err.starts_with("dir/k.toml:3:1: unknown field `files`"), "{err}");
         let err = parse("max_file_size = \"1MiB\"\n\nstopwords = []\n").unwrap_err().to_string();
-        assert!(err.starts_with("dir/k.toml:3: unknown field `stopwords`"), "{err}");
+        assert!(err.starts_with("dir/k.toml:3:1: unknown field `stopwords`"), "{err}");
     }
 
     #[test]
     fn wrong_values_name_their_line() {
         let err = parse("\nmax_file_size = \"ten\"\n").unwrap_err().to_string();
-        assert!(err.starts_with("dir/k.toml:2: max_file_size: `ten` is not a size"), "{err}");
+        assert!(err.starts_with("dir/k.toml:2:17: max_file_size is not a size"), "{err}");
         let err = parse("[allowlist]\nvalues = [\n  'ok',\n  '(unclosed',\n]\n").unwrap_err().to_string();
-        assert!(err.starts_with("dir/k.toml:4: allowlist value regex `(unclosed` is invalid"), "{err}");
+        assert!(err.starts_with("dir/k.toml:4:3: allowlist value regex `(unclosed` is invalid"), "{err}");
         let err = parse("disable_rules = \"one\"\n").unwrap_err().to_string();
-        assert!(err.starts_with("dir/k.toml:1:"), "{err}");
+        assert!(
+            err.starts_with("dir/k.toml:1:17: `disable_rules`: invalid type: string, expected a sequence"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn wrong_types_name_their_key() {
+        for (text, expected) in [
+            ("max_file_size = true\n", "dir/k.toml:1:17: `max_file_size`: invalid type: boolean, expected a size"),
+            ("\nmax_file_size = -1\n", "dir/k.toml:2:17: `max_file_size`: invalid value: integer, expected a size"),
+            ("inventory = 3\n", "dir/k.toml:1:13: `inventory`: invalid type: integer, expected a file name"),
+            ("inventory = [\n'a',\n3]\n", "dir/k.toml:3:1: `inventory[1]`: invalid type: integer"),
+            ("allowlist = 1\n", "dir/k.toml:1:13: `allowlist`: invalid type: integer, expected a table"),
+            ("[allowlist]\nvalues = ['a', 2]\n", "dir/k.toml:2:16: `allowlist.values[1]`: invalid type: integer"),
+            ("[rule]\nid = 'x'\n", "dir/k.toml:1:1: `rule`: invalid type: map, expected `[[rule]]` tables"),
+            ("[allowlist]\npaths = ['ok', '[']\n", "dir/k.toml:2:16: allowlist path glob `[` is invalid"),
+        ] {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(err.starts_with(expected), "{text:?}: {err}");
+        }
     }
 
     #[test]

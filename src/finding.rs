@@ -2,6 +2,7 @@
 //! keytrail ever keeps — a redacted display string and a one-way fingerprint. The raw bytes never
 //! leave the scanning function unless the user asked for `--show-secrets`.
 use std::ops::Range;
+use std::sync::OnceLock;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -13,21 +14,54 @@ use crate::rules::{NhiKind, Rule, Severity};
 
 /// Versioned so that a future change of hashing cannot silently unlink inventories and baselines.
 pub const FINGERPRINT_VERSION: &str = "kt1";
+/// The prefix of fingerprints keyed with an organisation's secret (`KEYTRAIL_FINGERPRINT_KEY`):
+/// distinct, so that keyed and unkeyed fingerprints are never taken for one another.
+pub const KEYED_FINGERPRINT_VERSION: &str = "kt1k";
+
+static FINGERPRINT_KEY: OnceLock<Vec<u8>> = OnceLock::new();
+
+/// Keys every fingerprint of this process with `key` (HMAC-SHA-256): without the key, nobody can
+/// test guesses of a low-entropy password against a committed fingerprint. Set once, before any
+/// scanning; a second call is ignored and returns false.
+pub fn set_fingerprint_key(key: &[u8]) -> bool {
+    FINGERPRINT_KEY.set(key.to_vec()).is_ok()
+}
 
 /// A one-way, value-only fingerprint: the same secret anywhere (any file, line or commit) has the
 /// same fingerprint, and the fingerprint does not reveal the secret.
 pub fn fingerprint(secret: &[u8]) -> String {
-    let mut h = Sha256::new();
-    h.update(b"keytrail-fingerprint-v1\0");
-    h.update(secret);
-    let digest = h.finalize();
-    let mut out = String::with_capacity(4 + 32);
-    out.push_str(FINGERPRINT_VERSION);
+    use hmac::Mac;
+    const DOMAIN: &[u8] = b"keytrail-fingerprint-v1\0";
+    let (prefix, digest) = match FINGERPRINT_KEY.get() {
+        Some(key) => {
+            // HMAC takes keys of any length; the error case cannot occur.
+            let mut mac = hmac::Hmac::<Sha256>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
+            mac.update(DOMAIN);
+            mac.update(secret);
+            (KEYED_FINGERPRINT_VERSION, mac.finalize().into_bytes())
+        }
+        None => {
+            let mut h = Sha256::new();
+            h.update(DOMAIN);
+            h.update(secret);
+            (FINGERPRINT_VERSION, h.finalize())
+        }
+    };
+    let mut out = String::with_capacity(prefix.len() + 1 + 32);
+    out.push_str(prefix);
     out.push(':');
     for b in &digest[..16] {
         out.push_str(&format!("{b:02x}"));
     }
     out
+}
+
+/// `kt1:` (or keyed, `kt1k:`) and 32 lowercase hex digits, the forms keytrail prints; anything else
+/// would never match a finding, so it is a mistake worth reporting.
+pub fn is_fingerprint(s: &str) -> bool {
+    s.strip_prefix("kt1:")
+        .or_else(|| s.strip_prefix("kt1k:"))
+        .is_some_and(|hex| hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
 }
 
 /// What is shown of a secret when it is not to be printed: a vendor prefix that identifies the
@@ -176,12 +210,22 @@ fn shown_secret(secret: &[u8], show_secrets: bool) -> String {
 
 impl Finding {
     /// Builds the finding for `m` in `hay`; the only place raw secret bytes are turned into output.
-    pub fn new(rule: &Rule, m: &RawMatch, hay: &[u8], lines: &LineIndex, path: String, show_secrets: bool) -> Finding {
+    /// `secrets` are the spans of every secret found in `hay`, masked in the snippet too.
+    pub fn new(
+        rule: &Rule,
+        m: &RawMatch,
+        hay: &[u8],
+        lines: &LineIndex,
+        path: String,
+        show_secrets: bool,
+        secrets: &[Range<usize>],
+    ) -> Finding {
         let nhi = Nhi::read(rule, hay, m.secret.clone());
-        Finding::at(rule, m, hay, lines, path, show_secrets, nhi)
+        Finding::at(rule, m, hay, lines, path, show_secrets, nhi, secrets)
     }
 
     /// The finding for `m` in `hay`, with its identity already read.
+    #[allow(clippy::too_many_arguments)]
     fn at(
         rule: &Rule,
         m: &RawMatch,
@@ -190,6 +234,7 @@ impl Finding {
         path: String,
         show_secrets: bool,
         nhi: Nhi,
+        secrets: &[Range<usize>],
     ) -> Finding {
         let secret = &hay[m.secret.clone()];
         let (line, column) = lines.position(hay, m.secret.start);
@@ -211,7 +256,7 @@ impl Finding {
             end_line,
             end_column,
             secret: shown(secret),
-            snippet: snippet(hay, lines, line, m, show_secrets),
+            snippet: snippet(hay, lines, line, m, show_secrets, secrets),
             entropy: (m.entropy * 1000.0).round() / 1000.0,
             fingerprint: fingerprint(secret),
             companion,
@@ -227,6 +272,7 @@ impl Finding {
 
     /// The finding for a match `m` inside `view`, a decoded form of `hay[view.origin]`: located at
     /// the encoded text, identified (fingerprint, redacted value) by the decoded secret.
+    #[allow(clippy::too_many_arguments)]
     pub fn from_view(
         rule: &Rule,
         m: &RawMatch,
@@ -235,10 +281,11 @@ impl Finding {
         lines: &LineIndex,
         path: String,
         show_secrets: bool,
+        secrets: &[Range<usize>],
     ) -> Finding {
         let at = RawMatch { rule: m.rule, secret: view.origin.clone(), companion: None, entropy: m.entropy };
         let nhi = Nhi::read(rule, &view.bytes, m.secret.clone());
-        let mut f = Finding::at(rule, &at, hay, lines, path, show_secrets, nhi);
+        let mut f = Finding::at(rule, &at, hay, lines, path, show_secrets, nhi, secrets);
         let secret = &view.bytes[m.secret.clone()];
         let shown = |s: &[u8]| shown_secret(s, show_secrets);
         f.secret = shown(secret);
@@ -261,19 +308,39 @@ impl Finding {
 
 const SNIPPET_MAX: usize = 160;
 
-/// The secret's first line, with every secret on it (the match and its companion) masked.
-fn snippet(hay: &[u8], lines: &LineIndex, line: usize, m: &RawMatch, show_secrets: bool) -> String {
+/// The secret's first line, with every secret on it (the match, its companion and what other
+/// findings matched there) masked.
+fn snippet(
+    hay: &[u8],
+    lines: &LineIndex,
+    line: usize,
+    m: &RawMatch,
+    show_secrets: bool,
+    secrets: &[Range<usize>],
+) -> String {
     let span = lines.line_span(hay, line);
     let mut masks: Vec<Range<usize>> = Vec::new();
     if !show_secrets {
-        masks.push(m.secret.clone());
-        masks.extend(m.companion.clone());
+        let mut spans: Vec<Range<usize>> = std::iter::once(m.secret.clone())
+            .chain(m.companion.clone())
+            .chain(secrets.iter().cloned())
+            .filter(|r| r.start < span.end && span.start < r.end)
+            .collect();
+        spans.sort_by_key(|r| (r.start, r.end));
+        // Overlapping secrets are masked as one: a mask begun inside another would show a prefix.
+        for r in spans {
+            match masks.last_mut() {
+                Some(last) if r.start < last.end => last.end = last.end.max(r.end),
+                _ => masks.push(r),
+            }
+        }
     }
     let mut out = Vec::with_capacity(span.len());
     let mut focus = 0;
     let mut i = span.start;
     while i < span.end {
-        if i == m.secret.start {
+        // At the secret, or at the start of the mask that covers it.
+        if i <= m.secret.start {
             focus = out.len();
         }
         if let Some(mask) = masks.iter().find(|r| r.start <= i && i < r.end) {

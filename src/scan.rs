@@ -1,6 +1,7 @@
 //! The one pipeline: sources yield blobs, the matcher finds raw matches, and each becomes a
 //! [`Finding`]; the [`Report`] collects them with what was scanned and skipped, sorted so that
 //! output never depends on thread timing.
+use std::ops::Range;
 use std::path::PathBuf;
 
 use serde::Serialize;
@@ -186,8 +187,20 @@ pub fn blob_findings(
     path: &str,
     show_secrets: bool,
 ) -> Result<Vec<Finding>, MatcherError> {
-    let transcoded = decode::utf16_text(hay);
-    let hay = transcoded.as_deref().unwrap_or(hay);
+    match decode::utf16_text(hay) {
+        Some(text) => text_findings(matcher, &text, true, path, show_secrets),
+        None => text_findings(matcher, hay, false, path, show_secrets),
+    }
+}
+
+/// The findings in `hay`, text as it is or (`transcoded`) UTF-16 text already turned into UTF-8.
+pub fn text_findings(
+    matcher: &Matcher,
+    hay: &[u8],
+    transcoded: bool,
+    path: &str,
+    show_secrets: bool,
+) -> Result<Vec<Finding>, MatcherError> {
     let mut views = Vec::new();
     decode::base64_views(hay, &mut views);
     decode::line_views(hay, |line| matcher.has_keyword(line), &mut views);
@@ -201,6 +214,9 @@ pub fn blob_findings(
     views.append(&mut nested);
 
     let matches = matcher.find(hay)?;
+    if let Some(m) = matches.first().filter(|_| panic_with_secret_for_tests()) {
+        panic!("test hook: {}", String::from_utf8_lossy(&hay[m.secret.clone()]));
+    }
     let mut decoded = Vec::new();
     for v in &views {
         for m in matcher.find(&v.bytes)? {
@@ -216,18 +232,25 @@ pub fn blob_findings(
         return Ok(Vec::new());
     }
     let lines = LineIndex::new(hay);
+    // Every secret's span, so that a snippet masks the other secrets on its line too; a decoded
+    // secret's is the encoded text it came from.
+    let spans: Vec<Range<usize>> = matches
+        .iter()
+        .flat_map(|m| std::iter::once(m.secret.clone()).chain(m.companion.clone()))
+        .chain(decoded.iter().map(|(v, _)| v.origin.clone()))
+        .collect();
     let mut found: Vec<Finding> = matches
         .iter()
-        .map(|m| Finding::new(matcher.rule(m.rule), m, hay, &lines, path.to_string(), show_secrets))
+        .map(|m| Finding::new(matcher.rule(m.rule), m, hay, &lines, path.to_string(), show_secrets, &spans))
         .collect();
-    if transcoded.is_some() {
+    if transcoded {
         for f in &mut found {
             f.encoding = Some(Encoding::Utf16);
         }
     }
     for (v, m) in decoded {
         let rule = matcher.rule(m.rule);
-        let f = Finding::from_view(rule, &m, v, hay, &lines, path.to_string(), show_secrets);
+        let f = Finding::from_view(rule, &m, v, hay, &lines, path.to_string(), show_secrets, &spans);
         if found.iter().any(|o| o.rule_id == f.rule_id && o.line == f.line && o.fingerprint == f.fingerprint) {
             continue;
         }
@@ -241,6 +264,14 @@ pub fn blob_findings(
     drop_generic_on_specific_lines(&mut found);
     found.retain(|f| !suppressed_inline(hay, &lines, f.line));
     Ok(found)
+}
+
+/// Test hook, read once: with `KEYTRAIL_TEST_PANIC_WITH_SECRET=1` in the environment, the first
+/// blob with a match panics with the matched secret in its message, so that tests can check a
+/// panic never prints what it says (tests/leak.rs).
+fn panic_with_secret_for_tests() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("KEYTRAIL_TEST_PANIC_WITH_SECRET").is_some_and(|v| v == "1"))
 }
 
 /// Markers that silence a finding on their own line; the gitleaks and detect-secrets spellings are

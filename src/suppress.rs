@@ -13,10 +13,11 @@ pub const DEFAULT_FILE: &str = ".keytrailignore";
 
 #[derive(Debug, thiserror::Error)]
 pub enum IgnoreError {
-    #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
-    #[error("{path}:{line}: {message}")]
-    Parse { path: PathBuf, line: usize, message: String },
+    // The cause is part of the message, not a `source`: an error chain would print it twice.
+    #[error("cannot read {path}: {}", crate::source::fs::io_message(.error))]
+    Read { path: PathBuf, error: std::io::Error },
+    #[error("{path}:{line}:{column}: {message}")]
+    Parse { path: PathBuf, line: usize, column: usize, message: String },
 }
 
 #[derive(Debug, Default)]
@@ -26,14 +27,35 @@ pub struct IgnoreList {
 
 impl IgnoreList {
     pub fn load(path: &Path) -> Result<IgnoreList, IgnoreError> {
-        let text = std::fs::read(path).map_err(|source| IgnoreError::Read { path: path.to_path_buf(), source })?;
-        IgnoreList::parse(&String::from_utf8_lossy(&text), path)
+        let bytes = crate::source::fs::read_settings_file(path)
+            .map_err(|error| IgnoreError::Read { path: path.to_path_buf(), error })?;
+        // Fingerprints and globs are ASCII or UTF-8 paths: other bytes mean the wrong file, and read
+        // lossily they would turn into entries that quietly match nothing.
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+            let (line, column) = crate::config::position(valid, valid.len());
+            IgnoreError::Parse {
+                path: path.to_path_buf(),
+                line,
+                column,
+                message: format!("not UTF-8 text (invalid byte at offset {})", valid.len()),
+            }
+        })?;
+        IgnoreList::parse(&text, path)
     }
 
+    /// Errors point at the word by line and column without quoting it: a line that is not an
+    /// entry may be a secret pasted where its fingerprint belongs.
     pub fn parse(text: &str, path: &Path) -> Result<IgnoreList, IgnoreError> {
         let mut entries = Vec::new();
         for (n, raw) in text.lines().enumerate() {
-            let error = |message: String| IgnoreError::Parse { path: path.to_path_buf(), line: n + 1, message };
+            let error = |word: &str, message: String| IgnoreError::Parse {
+                path: path.to_path_buf(),
+                line: n + 1,
+                // Every word is a slice of `raw`.
+                column: raw[..word.as_ptr() as usize - raw.as_ptr() as usize].chars().count() + 1,
+                message,
+            };
             let line = raw.split_once('#').map_or(raw, |(before, _)| before).trim();
             if line.is_empty() {
                 continue;
@@ -41,16 +63,24 @@ impl IgnoreList {
             let mut words = line.split_whitespace();
             let fingerprint = words.next().unwrap_or_default();
             if !crate::nhi::inventory::is_fingerprint(fingerprint) {
-                return Err(error(format!("`{fingerprint}` is not a keytrail fingerprint (kt1: and 32 hex digits)")));
+                return Err(error(
+                    fingerprint,
+                    "not a keytrail fingerprint (kt1: or kt1k: and 32 hex digits)".to_string(),
+                ));
             }
             let glob = match words.next() {
                 None => None,
-                Some(g) => {
-                    Some(Glob::new(g).map_err(|e| error(format!("path glob `{g}` is invalid: {e}")))?.compile_matcher())
-                }
+                Some(g) => Some(
+                    Glob::new(g)
+                        .map_err(|e| error(g, format!("the path glob is invalid: {}", e.kind())))?
+                        .compile_matcher(),
+                ),
             };
             if let Some(extra) = words.next() {
-                return Err(error(format!("unexpected `{extra}`: a line is a fingerprint and at most one path glob")));
+                return Err(error(
+                    extra,
+                    "unexpected text: a line is a fingerprint and at most one path glob".to_string(),
+                ));
             }
             entries.push((fingerprint.to_string(), glob));
         }
@@ -80,10 +110,17 @@ mod tests {
         .unwrap();
         assert_eq!(list.entries.len(), 2);
         let err = IgnoreList::parse("kt1:zz\n", Path::new(".keytrailignore")).unwrap_err();
-        assert!(err.to_string().starts_with(".keytrailignore:1: `kt1:zz` is not"), "{err}");
+        assert_eq!(
+            err.to_string(),
+            ".keytrailignore:1:1: not a keytrail fingerprint (kt1: or kt1k: and 32 hex digits)"
+        );
         let err = IgnoreList::parse(&format!("\n{fp} a b\n"), Path::new("i")).unwrap_err();
-        assert!(err.to_string().starts_with("i:2: unexpected `b`"), "{err}");
-        let err = IgnoreList::parse(&format!("{fp} [\n"), Path::new("i")).unwrap_err();
-        assert!(err.to_string().contains("path glob `[` is invalid"), "{err}");
+        assert!(err.to_string().starts_with(&format!("i:2:{}: unexpected text", fp.len() + 4)), "{err}");
+        let err = IgnoreList::parse(&format!("  {fp} [abc\n"), Path::new("i")).unwrap_err();
+        assert!(
+            err.to_string().starts_with(&format!("i:1:{}: the path glob is invalid: unclosed", fp.len() + 4)),
+            "{err}"
+        );
+        assert!(!err.to_string().contains("abc"), "{err}");
     }
 }

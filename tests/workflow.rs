@@ -222,10 +222,10 @@ fn settings_errors_name_file_and_line_and_rules_check_validates_them() {
     assert!(err.contains("k.toml:1: rule `acme-key`: example 1"), "{err}");
 
     for (text, expected) in [
-        ("max_file_size = 10\n\n[allowlist]\npath = []\n", "k.toml:4: unknown field `path`"),
+        ("max_file_size = 10\n\n[allowlist]\npath = []\n", "k.toml:4:1: unknown field `path`"),
         ("disable_rules = [\"no-such-rule\"]\n", "k.toml:1: rule `no-such-rule`: disable_rules names no built-in rule"),
-        ("[allowlist]\nvalues = ['(']\n", "k.toml:2: allowlist value regex `(` is invalid"),
-        ("max_file_size = true\n", "k.toml:1:"),
+        ("[allowlist]\nvalues = ['(']\n", "k.toml:2:11: allowlist value regex `(` is invalid"),
+        ("max_file_size = true\n", "k.toml:1:17:"),
         ("[[rule]]\nid = \"x\"\nregex = '''(?P<secret>a{1000}{1000})'''\n", "k.toml:1: rule `x`: regex:"),
     ] {
         write(d, "k.toml", text);
@@ -239,7 +239,7 @@ fn settings_errors_name_file_and_line_and_rules_check_validates_them() {
     write(d, "k.toml", b"\xff\xfe = 1\n");
     let (code, _, err) = run(d, &["rules", "check", "--config", "k.toml"]);
     assert_eq!(code, 2);
-    assert!(err.contains("k.toml:1: not UTF-8"), "{err}");
+    assert!(err.contains("k.toml:1:1: not UTF-8"), "{err}");
 }
 
 #[test]
@@ -289,7 +289,7 @@ fn a_baseline_is_deterministic_secret_free_and_survives_edits() {
     write(d, "bad.toml", "version = 1\nfindings = [\n  { path = \"a\" },\n]\n");
     let (code, _, err) = run(d, &["scan", "--baseline", "bad.toml"]);
     assert_eq!(code, 2);
-    assert!(err.contains("bad.toml:3: missing field `fingerprint`"), "{err}");
+    assert!(err.contains("bad.toml:3:3: missing field `fingerprint`"), "{err}");
 }
 
 /// Enough text that a debug build takes well over the progress line's delay to scan it.

@@ -109,16 +109,22 @@ fn sync(scan: &InventoryScan) -> anyhow::Result<Status> {
                 identifiers: i.public_ids.clone(),
                 created: i.first_seen.as_deref().and_then(Date::parse),
                 environments: i.environments.clone(),
-                comment: Some(format!("{}: {}{place}{more}", i.rule_name, i.identifier)),
+                // Escaped: a file name's controls or bidi overrides would otherwise land raw in a
+                // file people review.
+                comment: Some(keytrail::finding::escape_control(&format!(
+                    "{}: {}{place}{more}",
+                    i.rule_name, i.identifier
+                ))),
             }
         })
         .collect();
     let target = &scanned.inventory_target;
+    log::debug!("{} unclaimed identities to append to {}", new.len(), target.display());
     let added = append(target, &new).map_err(|e| anyhow::anyhow!("{e}"))?;
     if added == 0 {
-        eprintln!("keytrail: {} already lists every identity found", target.display());
+        say!("keytrail: {} already lists every identity found", target.display());
     } else {
-        eprintln!(
+        say!(
             "keytrail: added {added} identit{} to {} with owner \"unassigned\"; fill in owner, purpose and rotation",
             if added == 1 { "y" } else { "ies" },
             target.display()
@@ -187,7 +193,7 @@ fn check(scan: &InventoryScan) -> anyhow::Result<Status> {
         Ok(())
     })
     .context("cannot write to standard output")?;
-    eprintln!(
+    say!(
         "keytrail: {} identit{} found, {} inventory entr{}: {}",
         scanned.report.identities.len(),
         if scanned.report.identities.len() == 1 { "y" } else { "ies" },

@@ -1,4 +1,12 @@
 //! Command-line definitions and dispatch; the library does the work.
+
+/// `eprintln!` through [`say`]: never panics, and quoted content cannot drive the terminal.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::cli::say(&format!($($arg)*))
+    };
+}
+
 mod inventory;
 mod progress;
 mod rules;
@@ -241,8 +249,21 @@ impl From<Status> for ExitCode {
     }
 }
 
+/// Writes a line to stderr. Messages quote what keytrail read (a bad value in a settings file, a
+/// path, a symlink's target), so control characters are shown as escapes; a stderr closed early
+/// (`2>&1 | head`) is not worth a panic.
+pub fn say(message: &str) {
+    let _ = writeln!(io::stderr(), "{}", visible(message));
+}
+
+/// `message` with every control character but the line break escaped.
+fn visible(message: &str) -> String {
+    message.split('\n').map(keytrail::finding::escape_control).collect::<Vec<_>>().join("\n")
+}
+
 pub fn run() -> anyhow::Result<Status> {
     let cli = Cli::parse();
+    fingerprint_key_from_env()?;
     match cli.command {
         Command::Scan(args) => scan::run(args, None),
         Command::Hook(HookCommand::PreCommit { output }) => {
@@ -264,6 +285,26 @@ pub fn run() -> anyhow::Result<Status> {
         Command::Rules(RulesCommand::Check { files: _, config: Some(config) }) => rules::check_config(&config),
         Command::Rules(RulesCommand::Check { files, config: None }) => rules::check(&files),
     }
+}
+
+/// The environment variable holding an organisation's fingerprint key.
+pub const FINGERPRINT_KEY_VAR: &str = "KEYTRAIL_FINGERPRINT_KEY";
+
+/// Keys fingerprints with `KEYTRAIL_FINGERPRINT_KEY` when it is set. An empty or short value is an
+/// error rather than a silent fall-back to unkeyed fingerprints: a CI secret that failed to
+/// resolve arrives as an empty string.
+fn fingerprint_key_from_env() -> anyhow::Result<()> {
+    let Some(key) = std::env::var_os(FINGERPRINT_KEY_VAR) else { return Ok(()) };
+    let key = key.as_encoded_bytes();
+    if key.len() < 16 {
+        anyhow::bail!(
+            "{FINGERPRINT_KEY_VAR} is set but holds {} bytes; a fingerprint key needs at least 16 (32 random bytes, \
+             e.g. `openssl rand -hex 32`, is a good choice)",
+            key.len()
+        );
+    }
+    keytrail::finding::set_fingerprint_key(key);
+    Ok(())
 }
 
 /// Parses `FORMAT=FILE` for `--report`.

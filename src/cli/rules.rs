@@ -2,6 +2,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use keytrail::config::Config;
+use keytrail::finding::escape_control;
 use keytrail::matcher::Matcher;
 use keytrail::rules::{builtin_files, Loader, RuleSet};
 
@@ -59,17 +60,18 @@ pub fn check(files: &[PathBuf]) -> anyhow::Result<Status> {
     let matcher = Matcher::new(set)?;
     problems.extend(matcher.check_examples());
     problems.sort();
+    log::debug!("{} rules from {file_count} file(s), {} problem(s)", count, problems.len());
     for u in &unreadable {
-        eprintln!("error: {u}");
+        say!("error: {u}");
     }
     for p in &problems {
-        eprintln!("error: {p}");
+        say!("error: {p}");
     }
     if problems.is_empty() && unreadable.is_empty() {
-        eprintln!("{count} rules in {file_count} file(s): all valid, every example behaves");
+        say!("{count} rules in {file_count} file(s): all valid, every example behaves");
         Ok(Status::Clean)
     } else {
-        eprintln!("{} problem(s) found", problems.len() + unreadable.len());
+        say!("{} problem(s) found", problems.len() + unreadable.len());
         Ok(Status::Error)
     }
 }
@@ -85,7 +87,7 @@ pub fn check_config(path: &Path) -> anyhow::Result<Status> {
     let (config, set) = match checked {
         Ok(ok) => ok,
         Err(e) => {
-            eprintln!("error: {e}");
+            say!("error: {e}");
             return Ok(Status::Error);
         }
     };
@@ -97,18 +99,18 @@ pub fn check_config(path: &Path) -> anyhow::Result<Status> {
         .filter(|p| p.rule_id.as_deref().is_some_and(|id| own.contains(&id)))
         .collect();
     for p in &problems {
-        eprintln!("error: {p}");
+        say!("error: {p}");
     }
     if problems.is_empty() {
-        eprintln!(
+        say!(
             "{}: valid; {} rule(s) of its own, {} built-in rule(s) disabled; every example behaves",
-            path.display(),
+            escape_control(&path.display().to_string()),
             config.rules.len(),
             config.disabled_rules.len()
         );
         Ok(Status::Clean)
     } else {
-        eprintln!("{} problem(s) found", problems.len());
+        say!("{} problem(s) found", problems.len());
         Ok(Status::Error)
     }
 }

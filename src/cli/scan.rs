@@ -56,8 +56,19 @@ pub fn scan_and_assess(args: &ScanArgs, selection: Option<Selection>) -> anyhow:
     let started = Instant::now();
     let first_root = args.paths.first().cloned().unwrap_or_else(|| ".".into());
     let mut config = Config::discover(args.config.as_deref(), &first_root)?;
+    match &config.source {
+        Some(path) => log::debug!("settings read from {}", path.display()),
+        None => log::debug!("no settings file: defaults"),
+    }
     let builtin = RuleSet::builtin().context("the built-in rules are invalid")?;
     let matcher = Matcher::new(config.rule_set(builtin)?)?.with_allowlist(config.take_value_allowlist());
+    log::debug!(
+        "{} rules: {} of the settings' own, {} built-in ones disabled; ready in {:.3}s",
+        matcher.rules().len(),
+        config.rules.len(),
+        config.disabled_rules.len(),
+        started.elapsed().as_secs_f64()
+    );
     let max_file_size = args.max_file_size.or(config.max_file_size).unwrap_or(DEFAULT_MAX_FILE_SIZE);
     let root_dir = settings_dir(&first_root);
     let default_inventory = root_dir.join(DEFAULT_INVENTORY);
@@ -75,6 +86,7 @@ pub fn scan_and_assess(args: &ScanArgs, selection: Option<Selection>) -> anyhow:
         let lines: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
         anyhow::anyhow!("the inventory is invalid; nothing was scanned:\n  {}", lines.join("\n  "))
     })?;
+    log::debug!("inventory files {inventory_files:?}: {} entries", inventory.entries.len());
     let inventory_target = args.inventory.first().or(config.inventory.first()).cloned().unwrap_or(default_inventory);
     let baseline = match &args.baseline {
         Some(path) => Some(Baseline::load(path)?),
@@ -82,6 +94,13 @@ pub fn scan_and_assess(args: &ScanArgs, selection: Option<Selection>) -> anyhow:
     };
     let ignore_file = root_dir.join(keytrail::suppress::DEFAULT_FILE);
     let ignores = if ignore_file.is_file() { IgnoreList::load(&ignore_file)? } else { IgnoreList::default() };
+    log::debug!(
+        "ignore file {}: {}; baseline {:?}: {} entries",
+        ignore_file.display(),
+        if ignores.is_empty() { "none or empty" } else { "read" },
+        args.baseline,
+        baseline.as_ref().map_or(0, Baseline::len)
+    );
     let options = ScanOptions {
         roots: args.paths.clone(),
         respect_ignore: !args.no_ignore,
@@ -98,9 +117,29 @@ pub fn scan_and_assess(args: &ScanArgs, selection: Option<Selection>) -> anyhow:
         selection,
         progress: Arc::default(),
     };
+    log::debug!(
+        "scanning roots {:?}: history {:?}, selection {:?}, max file size {max_file_size} bytes, threads {}",
+        options.roots,
+        options.history,
+        options.selection,
+        options.threads
+    );
+    let scan_started = Instant::now();
     let line = ProgressLine::start(options.progress.clone(), !args.quiet);
     let mut report = scan(&matcher, &config, &options);
     drop(line);
+    let st = &report.stats;
+    log::debug!(
+        "scan took {:.3}s: {} files, {} commits, {} blobs, {} packs; {} findings, {} errors, {} skipped",
+        scan_started.elapsed().as_secs_f64(),
+        st.files,
+        st.commits,
+        st.blobs,
+        st.packs,
+        report.findings.len(),
+        report.errors.len(),
+        report.skipped.len()
+    );
     report.stats.allowlisted_secrets = matcher.allowlisted();
     // The inventory lists public identifiers (AWS key ids) that rules would report, and the
     // settings' own rules carry examples that must match: naming them there is the point.
@@ -116,6 +155,13 @@ pub fn scan_and_assess(args: &ScanArgs, selection: Option<Selection>) -> anyhow:
         report.stats.baselined = (before - report.findings.len()) as u64;
     }
     assess(&mut report, matcher.rules(), &inventory, Date::today());
+    log::debug!(
+        "{} findings after ignores ({}) and baseline ({}), {} identities",
+        report.findings.len(),
+        report.stats.ignored,
+        report.stats.baselined,
+        report.identities.len()
+    );
     Ok(Scanned {
         report,
         matcher,
@@ -157,9 +203,11 @@ pub fn run(args: ScanArgs, selection: Option<Selection>) -> anyhow::Result<Statu
         link_base: args.link_base.clone(),
     };
     write_output(args.output.as_deref(), |out| args.format.emitter().emit(&report, &ctx, out))?;
+    log::debug!("{:?} report written to {:?}", args.format, args.output.as_deref().unwrap_or(Path::new("-")));
     ctx.color = false;
     for (format, path) in &args.report {
         write_file(path, |out| format.emitter().emit(&report, &ctx, out))?;
+        log::debug!("{format:?} report written to {path:?}");
     }
 
     if !args.quiet {
@@ -195,9 +243,15 @@ fn ways_out(report: &Report, pushing: bool, colour: bool) {
         let commit = f
             .history
             .as_ref()
-            .map(|h| format!(" (commit {})", &h.commit[..h.commit.len().min(10)]))
+            .map(|h| format!(" (commit {})", clean(h.commit.get(..10).unwrap_or(&h.commit))))
             .unwrap_or_default();
-        msg.push_str(&format!("  {}:{}  {} ({}){commit}\n", clean(&f.path), f.line, f.rule_name, f.nhi_kind.label()));
+        msg.push_str(&format!(
+            "  {}:{}  {} ({}){commit}\n",
+            clean(&f.path),
+            f.line,
+            clean(&f.rule_name),
+            f.nhi_kind.label()
+        ));
         if !fingerprints.iter().any(|(fp, p)| *fp == f.fingerprint && *p == f.path) {
             fingerprints.push((&f.fingerprint, &f.path));
         }
@@ -227,21 +281,29 @@ fn ways_out(report: &Report, pushing: bool, colour: bool) {
         msg.push_str(&format!("       echo '{fp} {}' >> {ignore}\n", ignore_glob(path)));
     }
     msg.push_str(&format!("       git add {ignore}\n"));
-    eprint!("{msg}");
+    // Paths are cleaned above; the rest is keytrail's own text and colour codes.
+    let _ = io::stderr().write_all(msg.as_bytes());
 }
 
-/// A path as a `.keytrailignore` glob that matches only itself.
+/// A path as a `.keytrailignore` glob that matches only itself, or little else: what the line
+/// cannot hold as it is (whitespace, which splits it, `#`, which starts a comment, a quote, which
+/// ends the shell's quoting) and what the terminal must not see are matched by `?`, one per byte as
+/// globs match bytes.
 fn ignore_glob(path: &str) -> String {
     let mut out = String::new();
-    for c in keytrail::finding::escape_control(path).chars() {
+    let mut buf = [0u8; 4];
+    for c in path.chars() {
+        let text: &str = c.encode_utf8(&mut buf);
+        if c.is_whitespace() || c == '#' || c == '\'' || keytrail::finding::escape_control(text) != text {
+            out.extend(std::iter::repeat_n('?', text.len()));
+            continue;
+        }
         match c {
             '*' | '?' | '[' | ']' | '{' | '}' | '\\' => {
                 out.push('[');
                 out.push(c);
                 out.push(']');
             }
-            // The line is single-quoted for the shell and split on whitespace by the ignore file.
-            '\'' | ' ' => out.push('?'),
             c => out.push(c),
         }
     }
@@ -277,11 +339,12 @@ fn summarize(report: &Report, seconds: f64, max_file_size: u64, colour: bool) {
     let mut err = stderr.lock();
     let (red, yellow, reset) = if colour { ("\x1b[31m", "\x1b[33m", "\x1b[0m") } else { ("", "", "") };
     let clean = keytrail::finding::escape_control;
+    // Messages quote paths and what git said, so they are escaped like the paths.
     for e in &report.errors {
-        let _ = writeln!(err, "{red}error{reset}: {}: {}", clean(&e.path), e.message);
+        let _ = writeln!(err, "{red}error{reset}: {}: {}", clean(&e.path), clean(&e.message));
     }
     for s in report.skipped.iter().take(SKIPPED_SHOWN) {
-        let _ = writeln!(err, "{yellow}skipped{reset}: {}: {}", clean(&s.path), s.message);
+        let _ = writeln!(err, "{yellow}skipped{reset}: {}: {}", clean(&s.path), clean(&s.message));
     }
     if report.skipped.len() > SKIPPED_SHOWN {
         let _ = writeln!(
@@ -381,16 +444,18 @@ pub fn write_baseline(
     write_output(output.as_deref(), |out| out.write_all(text.as_bytes()))?;
     let entries =
         report.findings.iter().map(|f| (&f.path, &f.fingerprint)).collect::<std::collections::HashSet<_>>().len();
-    eprintln!(
+    say!(
         "keytrail: baseline of {entries} entr{} ({} finding{}){}",
         if entries == 1 { "y" } else { "ies" },
         report.findings.len(),
         if report.findings.len() == 1 { "" } else { "s" },
-        output.map(|f| format!(" written to {}", f.display())).unwrap_or_default()
+        output
+            .map(|f| format!(" written to {}", keytrail::finding::escape_control(&f.display().to_string())))
+            .unwrap_or_default()
     );
     if !report.errors.is_empty() {
         for e in &report.errors {
-            eprintln!("error: {}: {}", keytrail::finding::escape_control(&e.path), e.message);
+            say!("error: {}: {}", e.path, e.message);
         }
         return Ok(Status::Error);
     }

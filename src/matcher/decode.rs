@@ -32,12 +32,19 @@ const MIN_BASE64_RUN: usize = 16;
 /// A decoded blob never costs more than this much extra matching.
 const MAX_DECODED_BYTES: usize = 4 << 20;
 
-/// The text of a UTF-16 file (with a byte-order mark, or without one when every other byte of its
-/// start is NUL), transcoded to UTF-8. Lines stay the same lines.
-pub fn utf16_text(hay: &[u8]) -> Option<Vec<u8>> {
-    let (body, little) = match hay {
-        [0xFF, 0xFE, rest @ ..] => (rest, true),
-        [0xFE, 0xFF, rest @ ..] => (rest, false),
+/// The byte order of UTF-16 text, and the length of its byte-order mark (0 or 2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Utf16 {
+    pub bom: usize,
+    pub little: bool,
+}
+
+/// Whether `hay` is UTF-16 text: it opens with a byte-order mark, or every other byte of its start
+/// is NUL; and its first code units are largely ASCII, as text that can hold a credential is.
+pub fn utf16_order(hay: &[u8]) -> Option<Utf16> {
+    let order = match hay {
+        [0xFF, 0xFE, ..] => Utf16 { bom: 2, little: true },
+        [0xFE, 0xFF, ..] => Utf16 { bom: 2, little: false },
         _ => {
             let head = &hay[..hay.len().min(512) & !1];
             // Text without a NUL near its start is not UTF-16: answered without counting.
@@ -48,29 +55,40 @@ pub fn utf16_text(hay: &[u8]) -> Option<Vec<u8>> {
             let zeros_even = head.iter().step_by(2).filter(|&&b| b == 0).count();
             let half = head.len() / 2;
             if zeros_odd * 10 >= half * 9 && zeros_even == 0 {
-                (hay, true)
+                Utf16 { bom: 0, little: true }
             } else if zeros_even * 10 >= half * 9 && zeros_odd == 0 {
-                (hay, false)
+                Utf16 { bom: 0, little: false }
             } else {
                 return None;
             }
         }
     };
-    let units = body.chunks_exact(2).map(|c| {
-        if little {
-            u16::from_le_bytes([c[0], c[1]])
-        } else {
-            u16::from_be_bytes([c[0], c[1]])
-        }
-    });
     // Bytes that only start like a byte-order mark (invalid UTF-8 or binary) decode to a scatter of
-    // unrelated code points; UTF-16 text that can hold a credential is largely ASCII.
-    let sample: Vec<u16> = units.clone().take(256).collect();
+    // unrelated code points.
+    let sample: Vec<u16> = utf16_units(&hay[order.bom..], order.little).take(256).collect();
     if sample.iter().filter(|&&u| u < 0x80).count() * 3 < sample.len() {
         return None;
     }
-    let text: String = char::decode_utf16(units).map(|r| r.unwrap_or(char::REPLACEMENT_CHARACTER)).collect();
-    Some(text.into_bytes())
+    Some(order)
+}
+
+fn utf16_units(body: &[u8], little: bool) -> impl Iterator<Item = u16> + Clone + '_ {
+    body.chunks_exact(2)
+        .map(move |c| if little { u16::from_le_bytes([c[0], c[1]]) } else { u16::from_be_bytes([c[0], c[1]]) })
+}
+
+/// `body` (UTF-16 without its byte-order mark) transcoded to UTF-8; unpaired surrogates become
+/// U+FFFD. Lines stay the same lines.
+pub fn utf16_decode(body: &[u8], little: bool) -> Vec<u8> {
+    let text: String =
+        char::decode_utf16(utf16_units(body, little)).map(|r| r.unwrap_or(char::REPLACEMENT_CHARACTER)).collect();
+    text.into_bytes()
+}
+
+/// The text of a UTF-16 file (see [`utf16_order`]), transcoded to UTF-8.
+pub fn utf16_text(hay: &[u8]) -> Option<Vec<u8>> {
+    let order = utf16_order(hay)?;
+    Some(utf16_decode(&hay[order.bom..], order.little))
 }
 
 const BASE64_BYTES: [bool; 256] = {

@@ -97,20 +97,21 @@ pub struct Inventory {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("{file}:{line}: {}{message}", entry.as_ref().map(|e| format!("identity `{e}`: ")).unwrap_or_default())]
+#[error(
+    "{file}:{line}{}: {}{message}",
+    column.map(|c| format!(":{c}")).unwrap_or_default(),
+    entry.as_ref().map(|e| format!("identity `{e}`: ")).unwrap_or_default()
+)]
 pub struct InventoryError {
     pub file: PathBuf,
     pub line: usize,
+    /// Given where the parser gives it.
+    pub column: Option<usize>,
     pub entry: Option<String>,
     pub message: String,
 }
 
-/// `kt1:` and 32 lowercase hex digits, the form keytrail prints; anything else would never match a
-/// finding, so it is a mistake worth reporting.
-pub fn is_fingerprint(s: &str) -> bool {
-    s.strip_prefix("kt1:")
-        .is_some_and(|hex| hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
-}
+pub use crate::finding::is_fingerprint;
 
 /// Byte offset to 1-based line.
 struct Lines(Vec<usize>);
@@ -160,7 +161,7 @@ impl FileCx<'_> {
     }
 
     fn error(&self, line: usize, entry: Option<&str>, message: String) -> InventoryError {
-        InventoryError { file: self.path.to_path_buf(), line, entry: entry.map(str::to_owned), message }
+        InventoryError { file: self.path.to_path_buf(), line, column: None, entry: entry.map(str::to_owned), message }
     }
 }
 
@@ -187,6 +188,7 @@ impl Inventory {
                 Ok(None) => loader.errors.push(InventoryError {
                     file: path.clone(),
                     line: 1,
+                    column: None,
                     entry: None,
                     message: "inventory file not found".to_owned(),
                 }),
@@ -216,8 +218,8 @@ impl Inventory {
 /// Reads a file as UTF-8, naming it and the line of the first bad byte on failure. A missing file
 /// is `None` rather than an error because `load` reports it and `append` creates it.
 fn read_text(path: &Path) -> Result<Option<String>, InventoryError> {
-    let error = |line, message| InventoryError { file: path.to_path_buf(), line, entry: None, message };
-    match fs::read(path) {
+    let error = |line, message| InventoryError { file: path.to_path_buf(), line, column: None, entry: None, message };
+    match crate::source::fs::read_settings_file(path) {
         Ok(bytes) => match String::from_utf8(bytes) {
             Ok(text) => Ok(Some(text)),
             Err(e) => {
@@ -228,17 +230,15 @@ fn read_text(path: &Path) -> Result<Option<String>, InventoryError> {
             }
         },
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(error(1, format!("cannot read inventory file: {e}"))),
+        Err(e) => Err(error(1, format!("cannot read inventory file: {}", crate::source::fs::io_message(&e)))),
     }
 }
 
-fn parse_document(text: &str) -> Result<ImDocument<&str>, (usize, String)> {
+/// The document, or where it is broken and why, without quoting the broken line.
+fn parse_document(text: &str) -> Result<ImDocument<&str>, (usize, usize, String)> {
     ImDocument::parse(text).map_err(|e| {
-        let line = e.span().map_or(1, |s| Lines::new(text).of(s.start));
-        // The parser's message can span lines ("invalid key\nexpected ..."); one line reads
-        // better after `file:line:`.
-        let message = e.message().lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("; ");
-        (line, format!("invalid TOML: {message}"))
+        let (line, column) = crate::config::position(text.as_bytes(), e.span().map_or(0, |s| s.start));
+        (line, column, format!("invalid TOML: {}", crate::config::toml_reason(e.message())))
     })
 }
 
@@ -247,8 +247,8 @@ impl Loader<'_> {
         let cx = FileCx { path, lines: Lines::new(text) };
         let doc = match parse_document(text) {
             Ok(doc) => doc,
-            Err((line, message)) => {
-                self.errors.push(cx.error(line, None, message));
+            Err((line, column, message)) => {
+                self.errors.push(InventoryError { column: Some(column), ..cx.error(line, None, message) });
                 return;
             }
         };
@@ -364,9 +364,11 @@ impl Loader<'_> {
                             fingerprint_lines.push(fp_line);
                             entry.fingerprints.push(fp);
                         } else {
+                            // Not echoed: a secret pasted where its fingerprint belongs is the
+                            // likely mistake.
                             f.error(
                                 fp_line,
-                                format!("bad fingerprint `{fp}`; expected `kt1:` followed by 32 lowercase hex digits"),
+                                "bad fingerprint; expected `kt1:` (or keyed, `kt1k:`) followed by 32 lowercase hex digits".into(),
                             );
                         }
                     }
@@ -585,6 +587,7 @@ pub fn append(path: &Path, entries: &[NewEntry]) -> Result<usize, InventoryError
     let error = |line, entry: Option<&str>, message| InventoryError {
         file: path.to_path_buf(),
         line,
+        column: None,
         entry: entry.map(str::to_owned),
         message,
     };
@@ -596,7 +599,8 @@ pub fn append(path: &Path, entries: &[NewEntry]) -> Result<usize, InventoryError
     // A file that exists but holds nothing yet (only comments, or `touch`ed) still needs a version.
     let mut needs_version = existing.is_none();
     if existing.is_some() {
-        let doc = parse_document(original).map_err(|(line, message)| error(line, None, message))?;
+        let doc = parse_document(original)
+            .map_err(|(line, column, message)| InventoryError { column: Some(column), ..error(line, None, message) })?;
         needs_version = doc.as_table().is_empty();
         let lines = Lines::new(original);
         match doc.as_table().get("identity") {
@@ -657,7 +661,8 @@ pub fn append(path: &Path, entries: &[NewEntry]) -> Result<usize, InventoryError
                 return Err(error(
                     1,
                     id,
-                    format!("bad fingerprint `{fp}`; expected `kt1:` followed by 32 lowercase hex digits"),
+                    "bad fingerprint; expected `kt1:` (or keyed, `kt1k:`) followed by 32 lowercase hex digits"
+                        .to_string(),
                 ));
             }
             if let Some(claim) = fingerprints.get(fp).filter(|c| c.id != new.id) {
@@ -684,7 +689,7 @@ pub fn append(path: &Path, entries: &[NewEntry]) -> Result<usize, InventoryError
     }
 
     let combined = format!("{original}{text}");
-    if let Err((line, message)) = parse_document(&combined) {
+    if let Err((line, _, message)) = parse_document(&combined) {
         return Err(error(line, None, format!("appending would make the file unreadable: {message}")));
     }
     let written = if existing.is_some() {
@@ -891,10 +896,10 @@ retire_when = 2030-01-01
     fn bad_toml_reports_the_parser_line() {
         let got = errors("version = 1\n\n[[identity]]\nid = \"a\nowner = \"o\"\n");
         assert_eq!(got.len(), 1, "{got:?}");
-        assert!(got[0].starts_with("inventory.toml:4: invalid TOML: "), "{got:?}");
+        assert!(got[0].starts_with("inventory.toml:4:8: invalid TOML: "), "{got:?}");
         assert!(!got[0].contains('\n'), "{got:?}");
         let got = errors("version = 1\n[[identity]]\nid = \"a\"\nid = \"b\"\n");
-        assert!(got[0].starts_with("inventory.toml:4: invalid TOML: duplicate key"), "{got:?}");
+        assert!(got[0].starts_with("inventory.toml:4:1: invalid TOML: duplicate key `id`"), "{got:?}");
     }
 
     #[test]
@@ -1006,7 +1011,7 @@ retire_when = 2030-01-01
         ]);
         // TOML itself rejects an impossible date literal, with the parser's line.
         let got = errors("version = 1\n[[identity]]\nid = \"a\"\nowner = \"o\"\ncreated = 2025-02-30\n");
-        assert!(got[0].starts_with("inventory.toml:5: invalid TOML: "), "{got:?}");
+        assert!(got[0].starts_with("inventory.toml:5:19: invalid TOML: "), "{got:?}");
     }
 
     #[test]
@@ -1031,10 +1036,8 @@ retire_when = 2030-01-01
         assert_eq!(
             errors(&text),
             [
-                "inventory.toml:7: identity `a`: bad fingerprint `kt1:0123456789ABCDEF0123456789ABCDEF`; expected \
-             `kt1:` followed by 32 lowercase hex digits",
-                "inventory.toml:8: identity `a`: bad fingerprint `kt1:0123`; expected `kt1:` followed by 32 lowercase \
-             hex digits",
+                "inventory.toml:7: identity `a`: bad fingerprint; expected `kt1:` (or keyed, `kt1k:`) followed by 32 lowercase hex digits",
+                "inventory.toml:8: identity `a`: bad fingerprint; expected `kt1:` (or keyed, `kt1k:`) followed by 32 lowercase hex digits",
             ]
         );
     }
@@ -1086,7 +1089,7 @@ retire_when = 2030-01-01
         assert_eq!(got.len(), 4, "{got:?}");
         assert_eq!(got[0], "one.toml:1: unsupported `version` 3; this keytrail reads version 1");
         assert_eq!(got[1], "one.toml:2: identity `a`: missing required field `owner`");
-        assert!(got[2].starts_with("two.toml:2: invalid TOML: "), "{got:?}");
+        assert!(got[2].starts_with("two.toml:2:11: invalid TOML: "), "{got:?}");
         assert_eq!(got[3], "three.toml:2: unknown top-level key `extra`; known keys: version, identity");
     }
 
@@ -1235,8 +1238,7 @@ retire_when = 2030-01-01
         );
         assert_eq!(
             shown(append(&path, &[new_entry("b", &["kt1:xyz"])])),
-            "inventory.toml:1: identity `b`: bad fingerprint `kt1:xyz`; expected `kt1:` followed by 32 lowercase \
-             hex digits"
+            "inventory.toml:1: identity `b`: bad fingerprint; expected `kt1:` (or keyed, `kt1k:`) followed by 32 lowercase hex digits"
         );
         assert_eq!(
             shown(append(&path, &[new_entry("", &[])])),
@@ -1256,7 +1258,7 @@ retire_when = 2030-01-01
             "inline.toml:3: `identity` must be an array of tables ([[identity]]) to append entries, found array"
         );
         let broken = dir.write("broken.toml", "version = 1\n[[identity]\n");
-        assert!(shown(append(&broken, &[new_entry("b", &[])])).starts_with("broken.toml:2: invalid TOML: "));
+        assert!(shown(append(&broken, &[new_entry("b", &[])])).starts_with("broken.toml:2:11: invalid TOML: "));
         assert_eq!(fs::read_to_string(&broken).expect("read"), "version = 1\n[[identity]\n");
     }
 }

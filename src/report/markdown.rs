@@ -234,9 +234,23 @@ pub fn cell(s: &str) -> String {
     out
 }
 
-/// Text inside a code span in a table cell: only a backtick or a pipe could end it early.
+/// Text inside a code span in a table cell: only a backtick or a pipe could end it early. Inside
+/// the span a backslash is literal, but GitHub splits table rows first, and there `\\|` is an
+/// escaped backslash before a column break: a backslash before a pipe is shown as `\u{5c}`.
+/// Line breaks and other controls are shown escaped, as in text output.
 fn code(s: &str) -> String {
-    escape_control(&s.replace(['\n', '\r'], " ")).replace('`', "'").replace('|', "\\|")
+    let mut out = String::with_capacity(s.len());
+    let escaped = escape_control(s);
+    let mut chars = escaped.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '`' => out.push('\''),
+            '|' => out.push_str("\\|"),
+            '\\' if chars.peek() == Some(&'|') => out.push_str("\\u{5c}"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// A repository path as a URL path: every byte but unreserved characters and `/` percent-encoded.
@@ -262,6 +276,7 @@ mod tests {
         assert_eq!(cell("<img src=x>"), "&lt;img src=x&gt;");
         assert_eq!(cell("[x](http://e)"), "\\[x\\](http://e)");
         assert_eq!(code("a`b|c"), "a'b\\|c");
+        assert_eq!(code("a\\|b\nc\\d"), "a\\u{5c}\\|b\\u{a}c\\d");
     }
 
     #[test]

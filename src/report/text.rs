@@ -45,11 +45,11 @@ impl Emitter for Text {
                     out,
                     "{}commit {}{}  {} <{}>  {}",
                     paint(YELLOW),
-                    h.commit,
+                    escape_control(&h.commit),
                     paint(RESET),
                     escape_control(&h.author),
                     escape_control(&h.email),
-                    h.date
+                    escape_control(&h.date)
                 )?;
                 writeln!(out, "    {}", escape_control(&h.summary))?;
                 writeln!(out)?;
@@ -78,9 +78,16 @@ fn finding(f: &Finding, ctx: &EmitContext<'_>, out: &mut dyn Write, indent: &str
         paint(severity_colour(f.severity)),
         f.severity,
         paint(CYAN),
-        f.rule_id,
+        escape_control(&f.rule_id),
     )?;
-    writeln!(out, "{indent}    {} · {} · {}", f.rule_name, f.nhi_kind.label(), f.provider)?;
+    // Rules of a scanned repository's own settings file are scanned content too.
+    writeln!(
+        out,
+        "{indent}    {} · {} · {}",
+        escape_control(&f.rule_name),
+        f.nhi_kind.label(),
+        escape_control(&f.provider)
+    )?;
     writeln!(out, "{indent}    {}│{reset} {}", paint(DIM), f.snippet)?;
     if ctx.show_secrets {
         // The snippet holds only the first line; a multi-line secret is printed whole.
@@ -88,16 +95,17 @@ fn finding(f: &Finding, ctx: &EmitContext<'_>, out: &mut dyn Write, indent: &str
         writeln!(out, "{indent}    secret: {}", secret.join(&format!("\n{indent}            ")))?;
     }
     if let Some(c) = &f.companion {
-        writeln!(out, "{indent}    {}{} at line {}: {}{reset}", paint(DIM), c.name, c.line, c.secret)?;
+        let (name, secret) = (escape_control(&c.name), escape_control(&c.secret));
+        writeln!(out, "{indent}    {}{name} at line {}: {secret}{reset}", paint(DIM), c.line)?;
     }
     if let (Some(h), Source::Worktree) = (&f.history, f.source) {
         writeln!(
             out,
             "{indent}    {}committed in {} by {} on {}{reset}",
             paint(DIM),
-            &h.commit[..h.commit.len().min(12)],
+            escape_control(h.commit.get(..12).unwrap_or(&h.commit)),
             escape_control(&h.author),
-            h.date
+            escape_control(&h.date)
         )?;
     }
     let owner = match &f.inventory {

@@ -100,8 +100,9 @@ impl std::fmt::Display for RuleProblem {
 pub enum RuleError {
     #[error("{count} problem(s) in rule files:\n{}", list_problems(.problems))]
     Invalid { count: usize, problems: Vec<RuleProblem> },
-    #[error("cannot read rule file {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    // The cause is part of the message, not a `source`: an error chain would print it twice.
+    #[error("cannot read rule file {path}: {}", crate::source::fs::io_message(.error))]
+    Read { path: String, error: std::io::Error },
 }
 
 fn list_problems(problems: &[RuleProblem]) -> String {
@@ -191,15 +192,20 @@ const COMPANION_KEYS: &[&str] = &["name", "regex", "within_lines", "required"];
 impl Loader {
     pub fn add_file(&mut self, path: &Path) -> Result<(), RuleError> {
         let shown = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|source| RuleError::Read { path: shown.clone(), source })?;
+        let bytes = crate::source::fs::read_settings_file(path)
+            .map_err(|error| RuleError::Read { path: shown.clone(), error })?;
         match String::from_utf8(bytes) {
             Ok(text) => self.add_text(&shown, &text),
-            Err(e) => self.problem(
-                &shown,
-                None,
-                None,
-                format!("not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()),
-            ),
+            Err(e) => {
+                let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+                let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
+                self.problem(
+                    &shown,
+                    Some(line),
+                    None,
+                    format!("not UTF-8 text (invalid byte at offset {})", valid.len()),
+                )
+            }
         }
         Ok(())
     }

@@ -9,8 +9,9 @@ use ignore::{DirEntry, ParallelVisitor, ParallelVisitorBuilder, WalkBuilder, Wal
 
 use crate::config::Config;
 use crate::matcher::Matcher;
-use crate::scan::{is_binary, scan_blob, Notice, Report, ScanOptions};
+use crate::scan::{Notice, Report, ScanOptions};
 use crate::source::known::Known;
+use crate::source::reader::{scan_windows, Outcome, Window};
 
 pub fn scan_root(
     matcher: &Matcher,
@@ -21,7 +22,9 @@ pub fn scan_root(
     known: &Known,
 ) -> Report {
     let shared = Mutex::new(Report::default());
-    let meta = match std::fs::symlink_metadata(root) {
+    // A root named on the command line is followed when it is a symlink, as the walk itself does:
+    // taken as a file, the folder it leads to would report every finding under the link's name.
+    let meta = match std::fs::metadata(root).or_else(|_| std::fs::symlink_metadata(root)) {
         Ok(m) => m,
         Err(e) => {
             let mut r = Report::default();
@@ -87,6 +90,8 @@ impl Context<'_> {
         let rel = slash_path(rel);
         match &self.prefix {
             Some(p) if p == "." || p.is_empty() => rel,
+            // The root itself (a folder that could not be listed): its own name, not `closed/`.
+            Some(p) if rel.is_empty() => p.clone(),
             Some(p) => format!("{}/{rel}", p.trim_end_matches('/')),
             None => rel,
         }
@@ -173,9 +178,13 @@ impl Worker<'_, '_> {
     fn skip_symlink(&mut self, path: &Path, rel: String) {
         self.local.stats.skipped_symlinks += 1;
         let message = match std::fs::canonicalize(path) {
-            Err(_) => {
-                let target = std::fs::read_link(path).map(|t| t.display().to_string()).unwrap_or_default();
-                format!("broken symlink (to {target})")
+            Err(e) => {
+                let target = std::fs::read_link(path).map(|t| path_string(t.as_os_str())).unwrap_or_default();
+                if e.raw_os_error() == Some(libc::ELOOP) {
+                    format!("symlink loop (to {target})")
+                } else {
+                    format!("broken symlink (to {target})")
+                }
             }
             Ok(target) if !target.starts_with(&self.ctx.canonical_root) => {
                 "symlink to outside the scanned tree, not followed".into()
@@ -205,39 +214,52 @@ impl Worker<'_, '_> {
                 }
             }
         }
-        let result = File::open(path).and_then(|f| {
+        let result = open_regular(path).and_then(|f| {
             let len = f.metadata()?.len();
             if len > max {
-                return Ok(Some(len));
+                return Ok(Outcome::TooLarge(len));
             }
-            self.buf.clear();
-            f.take(max + 1).read_to_end(&mut self.buf)?;
-            Ok(if self.buf.len() as u64 > max { Some(self.buf.len() as u64) } else { None })
+            let window = Window::from_env();
+            scan_windows(self.ctx.matcher, f, max, &rel, self.ctx.options.show_secrets, window, &mut self.buf)
         });
+        // Leave no more than one window behind per thread after an odd file.
+        self.buf.shrink_to(Window::from_env().size);
         match result {
             Err(e) => {
                 self.local.stats.unreadable += 1;
                 self.local.errors.push(Notice { path: rel, message: io_message(&e) });
             }
-            Ok(Some(len)) => {
+            Ok(Outcome::TooLarge(len)) => {
                 self.local.stats.skipped_too_large += 1;
                 self.local.skipped.push(Notice {
                     path: rel,
                     message: format!("{} is over the {} limit", human_bytes(len), human_bytes(max)),
                 });
             }
-            Ok(None) => {
-                if is_binary(&self.buf) {
-                    self.local.stats.skipped_binary += 1;
-                    return;
-                }
+            Ok(Outcome::Binary) => self.local.stats.skipped_binary += 1,
+            Ok(Outcome::Scanned { bytes, findings, error }) => {
                 self.local.stats.files += 1;
-                self.local.stats.bytes += self.buf.len() as u64;
-                self.ctx.options.progress.file(self.buf.len() as u64);
-                scan_blob(self.ctx.matcher, &self.buf, &rel, self.ctx.options.show_secrets, &mut self.local);
+                self.local.stats.bytes += bytes;
+                self.ctx.options.progress.file(bytes);
+                self.local.findings.extend(findings);
+                if let Some(e) = error {
+                    self.local.errors.push(Notice { path: "<rules>".into(), message: e.to_string() });
+                }
             }
         }
     }
+}
+
+/// Opens `path` for reading only if it is still a regular file: between the walk and the open, a
+/// file can be swapped for a FIFO (whose open would wait for a writer forever) or a symlink (which
+/// could lead out of the tree).
+fn open_regular(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW).open(path)?;
+    if !f.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    Ok(f)
 }
 
 fn split_walk_error(err: &ignore::Error) -> (Option<PathBuf>, String) {
@@ -250,6 +272,46 @@ fn split_walk_error(err: &ignore::Error) -> (Option<PathBuf>, String) {
     }
 }
 
+/// The most a settings, rule, inventory, baseline or ignore file may hold. Far above any real one;
+/// it keeps a path that leads to `/dev/zero` or a huge file from taking all memory.
+pub const MAX_SETTINGS_FILE: u64 = 128 << 20;
+
+/// Reads a file keytrail is configured with, whole, without ever waiting or growing unbounded: a
+/// FIFO with no writer reads as empty instead of blocking the open (one being written to, as from
+/// `--baseline <(git show main:baseline.toml)`, reads as usual), and anything longer than
+/// [`MAX_SETTINGS_FILE`] (an endless device included) is an error.
+pub fn read_settings_file(path: &Path) -> std::io::Result<Vec<u8>> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
+    }
+    let file = options.open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        // Non-blocking was for the open only: reads of a pipe should wait for its writer.
+        // SAFETY: plain fcntl calls on a descriptor this function owns.
+        unsafe {
+            let flags = libc::fcntl(file.as_raw_fd(), libc::F_GETFL);
+            if flags >= 0 {
+                libc::fcntl(file.as_raw_fd(), libc::F_SETFL, flags & !libc::O_NONBLOCK);
+            }
+        }
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_SETTINGS_FILE + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_SETTINGS_FILE {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::FileTooLarge,
+            format!("longer than {}, too large for this kind of file", human_bytes(MAX_SETTINGS_FILE)),
+        ));
+    }
+    Ok(bytes)
+}
+
 /// An I/O error without Rust's `(os error N)` noise.
 pub fn io_message(e: &std::io::Error) -> String {
     let s = e.to_string();
@@ -259,13 +321,45 @@ pub fn io_message(e: &std::io::Error) -> String {
     }
 }
 
+/// `p` as findings, notices and reports name it: `/`-separated, through [`path_string`].
 pub fn slash_path(p: &Path) -> String {
-    let s = p.to_string_lossy();
+    let s = path_string(p.as_os_str());
     if std::path::MAIN_SEPARATOR == '/' {
-        s.into_owned()
+        s
     } else {
         s.replace(std::path::MAIN_SEPARATOR, "/")
     }
+}
+
+/// A file name as text. Valid UTF-8 is kept as it is, control characters included (each output
+/// format escapes those its own way: JSON as `\n` or `\u001b`, text through
+/// [`crate::finding::escape_control`]). Each byte that is not part of valid UTF-8 becomes `\xNN`
+/// (two lowercase hex digits), Python's `backslashreplace`: unlike U+FFFD it keeps two names that
+/// differ only in such bytes apart and says which bytes to look for. The one ambiguity left is a
+/// valid name that spells such an escape itself, holding the four characters `\xff`.
+pub fn path_string(name: &std::ffi::OsStr) -> String {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        bytes_path_string(name.as_bytes())
+    }
+    #[cfg(not(unix))]
+    {
+        // Windows names are UTF-16; only unpaired surrogates fail, and they have no bytes to show.
+        name.to_string_lossy().into_owned()
+    }
+}
+
+/// [`path_string`] of a name given as bytes (a git tree entry's path).
+pub fn bytes_path_string(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
 }
 
 pub fn display_root(root: &Path) -> String {
@@ -303,6 +397,15 @@ mod tests {
         assert_eq!(human_bytes(12), "12 B");
         assert_eq!(human_bytes(10 * 1024 * 1024), "10 MiB");
         assert_eq!(human_bytes(1536), "1.5 KiB");
+    }
+
+    #[test]
+    fn invalid_utf8_in_names_is_escaped_not_replaced() {
+        assert_eq!(bytes_path_string(b"plain/\x1b[31m\n.txt"), "plain/\x1b[31m\n.txt");
+        assert_eq!(bytes_path_string(b"bad\xff\xfe.txt"), "bad\\xff\\xfe.txt");
+        assert_ne!(bytes_path_string(b"a\xff"), bytes_path_string(b"a\xfe"));
+        // A truncated multi-byte sequence is escaped byte by byte; what follows is kept.
+        assert_eq!(bytes_path_string(b"\xe2\x82z\xc3\xa9"), "\\xe2\\x82z\u{e9}");
     }
 
     #[test]

@@ -762,7 +762,7 @@ pub fn introductions(
                 Err((size, limit)) => {
                     report.stats.skipped_too_large += 1;
                     report.skipped.push(Notice {
-                        path: String::from_utf8_lossy(&change.path).into_owned(),
+                        path: crate::source::fs::bytes_path_string(&change.path),
                         message: format!(
                             "blob {new} in commit {} is {} (--max-file-size {}), over the size limit; not scanned",
                             &cid.to_string()[..12],
@@ -782,7 +782,7 @@ pub fn introductions(
                     before.extend(fingerprints(id, &mut findings_of));
                 }
             }
-            let path = String::from_utf8_lossy(&change.path).into_owned();
+            let path = crate::source::fs::bytes_path_string(&change.path);
             for mut f in found {
                 if before.contains(&f.fingerprint) {
                     continue;
@@ -812,7 +812,7 @@ fn provenance_of(commit: &git2::Commit) -> Provenance {
 
 /// A path in a message: control characters escaped, and the middle of a very long one left out.
 fn path_for_message(path: &[u8]) -> String {
-    let path = crate::finding::escape_control(&String::from_utf8_lossy(path));
+    let path = crate::finding::escape_control(&crate::source::fs::bytes_path_string(path));
     let chars: Vec<char> = path.chars().collect();
     if chars.len() <= 160 {
         return path;
@@ -1150,7 +1150,7 @@ pub fn staged_findings(repo: &Repository, blobs: &mut LazyBlobs<'_>) -> Result<V
         if new.mode() == git2::FileMode::Commit {
             continue;
         }
-        let Some(path) = new.path_bytes().map(|p| String::from_utf8_lossy(p).into_owned()) else { continue };
+        let Some(path) = new.path_bytes().map(crate::source::fs::bytes_path_string) else { continue };
         let found = match blobs.scan(new.id()) {
             BlobScan::Findings(found) => found,
             BlobScan::TooLarge { size, limit } => {

@@ -4,3 +4,4 @@ pub mod git;
 pub mod history;
 pub mod known;
 pub mod pack;
+pub mod reader;
