@@ -52,7 +52,7 @@ pub fn scan_objects(
         blobs: AtomicU64::new(0),
         blob_bytes: AtomicU64::new(0),
     };
-    let mut seen: HashSet<ObjectId> = HashSet::new();
+    let mut seen = Seen::default();
     let dirs = object_dirs(&repo.commondir().join("objects"));
     let mut packs = 0;
     for dir in &dirs {
@@ -154,12 +154,21 @@ fn pack_indexes(objects: &Path) -> Result<Vec<PathBuf>, Unsupported> {
     Ok(found)
 }
 
-fn traverse_pack(
-    idx_path: &Path,
-    sink: &Sink<'_>,
-    seen: &mut HashSet<ObjectId>,
-    threads: usize,
-) -> Result<(), Unsupported> {
+/// The objects already read: the indexes of the packs traversed so far, asked by binary search.
+/// A set of their ids grew with the history (88 MiB for the 2.4 million objects of the ten-times
+/// benchmark) where the indexes are file-backed and already mapped.
+#[derive(Default)]
+struct Seen {
+    indexes: Vec<gix_pack::index::File>,
+}
+
+impl Seen {
+    fn contains(&self, id: &gix_hash::oid) -> bool {
+        self.indexes.iter().any(|i| i.lookup(id).is_some())
+    }
+}
+
+fn traverse_pack(idx_path: &Path, sink: &Sink<'_>, seen: &mut Seen, threads: usize) -> Result<(), Unsupported> {
     let failed = |e: &dyn std::fmt::Display| Unsupported(format!("{}: {e}", idx_path.display()));
     let index = gix_pack::index::File::at(idx_path, gix_hash::Kind::Sha1).map_err(|e| failed(&e))?;
     let pack =
@@ -193,12 +202,12 @@ fn traverse_pack(
     if bad_id.into_inner() {
         return Err(failed(&"an object id that is not SHA-1"));
     }
-    seen.extend(index.iter().map(|e| e.oid));
+    seen.indexes.push(index);
     Ok(())
 }
 
 /// Loose objects (`xx/yyyy…` files) not already read from a pack.
-fn loose_objects(objects: &Path, seen: &HashSet<ObjectId>, out: &mut Vec<Oid>) -> Result<(), Unsupported> {
+fn loose_objects(objects: &Path, seen: &Seen, out: &mut Vec<Oid>) -> Result<(), Unsupported> {
     let entries = match std::fs::read_dir(objects) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
