@@ -192,12 +192,14 @@ fn traverse_pack(idx_path: &Path, sink: &Sink<'_>, seen: &mut Seen, threads: usi
         gix_hash::Kind::Sha1,
     )
     .map_err(|e| failed(&e))?;
+    let pages = PackPages::new(&pack);
     let traversed = tree
         .traverse(
             |range, pack: &gix_pack::data::File| pack.entry_slice(range),
             &pack,
             pack.pack_end() as u64,
             |&mut i: &mut u32, _progress, object: traverse::Context<'_>| {
+                pages.decoded(object.decompressed.len());
                 // Object ids are not re-hashed: neither does `git cat-file`, and hashing every
                 // object would cost more than decoding it.
                 let id = index.oid_at_index(i);
@@ -226,6 +228,43 @@ fn traverse_pack(idx_path: &Path, sink: &Sink<'_>, seen: &mut Seen, threads: usi
     }
     seen.indexes.push(index);
     Ok(())
+}
+
+/// The pages of a pack's map that the traversal touched. They count in the process's RSS until
+/// unmapped, and the traversal reads the whole pack: on the ten-times benchmark, 1.4 GiB of RSS
+/// that is only page cache. Every `RELEASE_EVERY` decoded bytes they are all dropped
+/// (`MADV_DONTNEED`); the few still needed fault back in from the page cache.
+struct PackPages<'a> {
+    map: &'a [u8],
+    decoded: AtomicU64,
+}
+
+const RELEASE_EVERY: u64 = 64 << 20;
+
+impl<'a> PackPages<'a> {
+    fn new(pack: &'a gix_pack::data::File) -> Self {
+        PackPages { map: pack.entry_slice(0..pack.data_len() as u64).unwrap_or(&[]), decoded: AtomicU64::new(0) }
+    }
+
+    fn decoded(&self, bytes: usize) {
+        let before = self.decoded.fetch_add(bytes as u64, Ordering::Relaxed);
+        if before / RELEASE_EVERY != (before + bytes as u64) / RELEASE_EVERY {
+            self.release();
+        }
+    }
+
+    #[cfg(unix)]
+    fn release(&self) {
+        // SAFETY: a read-only map of a pack file that nothing writes to. MADV_DONTNEED only drops
+        // the map's pages: a later read faults the same bytes back in from the page cache, so
+        // slices into the map held by other threads stay valid and unchanged.
+        unsafe {
+            libc::madvise(self.map.as_ptr() as *mut libc::c_void, self.map.len(), libc::MADV_DONTNEED);
+        }
+    }
+
+    #[cfg(not(unix))]
+    fn release(&self) {}
 }
 
 /// Loose objects (`xx/yyyy…` files) not already read from a pack.
