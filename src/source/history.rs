@@ -30,15 +30,31 @@ impl PathMap {
     }
 }
 
-/// Scans the history of every repository the root is in or holds.
 /// libgit2 re-hashes every object it reads (SHA-1 with collision detection), which cost more than
 /// the provenance walk's tree diffs themselves; `git` does not re-hash on read either, and a
-/// damaged object still fails to inflate or parse. The setting is process-wide, hence once.
-fn skip_object_rehash() {
+/// damaged object still fails to inflate or parse.
+///
+/// Its defaults also made memory grow with the history (BENCHMARKS.md, "Memory"): the provenance
+/// walk parses every changed tree of every commit, and libgit2 kept each parsed tree of up to
+/// 4 KiB in a process-wide cache of up to 256 MiB, and mapped packs in 1 GiB windows up to 8 GiB,
+/// so every page the walk touched stayed resident. A tree is read at most twice (as a commit's
+/// tree, then as its child's parent tree) and its second read comes from libgit2's small delta
+/// base cache, so trees are not cached, and packs are mapped 32 MiB at a time, 64 MiB at most.
+/// The settings are process-wide, hence once.
+fn configure_libgit2() {
     static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| git2::opts::strict_hash_verification(false));
+    ONCE.call_once(|| {
+        git2::opts::strict_hash_verification(false);
+        // SAFETY: process-wide settings written once, before any libgit2 call of the scan.
+        unsafe {
+            let _ = git2::opts::set_cache_object_limit(git2::ObjectType::Tree, 0);
+            let _ = git2::opts::set_mwindow_size(32 << 20);
+            let _ = git2::opts::set_mwindow_mapped_limit(64 << 20);
+        }
+    });
 }
 
+/// Scans the history of every repository the root is in or holds.
 pub fn scan_root(
     matcher: &Matcher,
     config: &Config,
@@ -51,7 +67,7 @@ pub fn scan_root(
     if !root.is_dir() {
         return (report, known);
     }
-    skip_object_rehash();
+    configure_libgit2();
     let canonical_root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
     let root_prefix = if several_roots {
         let d = display_root(root);
