@@ -148,7 +148,7 @@ echo "machine: nproc=$(nproc), $(uname -sm); keytrail: $keytrail ${KEYTRAIL_ARGS
 echo "$runs run(s) per tool and repository (median wall, highest peaks); /proc sampled every $sample_ms ms"
 echo "load average (1 min) before/after: $load_before / $load_after"
 echo
-echo "| repository | commits | objects | unique blobs | blob content MiB | largest blob MiB | packed MiB |"
+echo "| repository | commits | objects | unique blobs | blob content MiB | largest blob MiB | packs and indexes MiB |"
 echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
 for idx in "${!repos[@]}"; do
   read -r c o p b s m <"$work/repo.$idx"
