@@ -37,6 +37,9 @@ pub enum ConfigError {
     Read { path: PathBuf, error: std::io::Error },
     #[error("{path}:{line}:{column}: {message}")]
     Parse { path: PathBuf, line: usize, column: usize, message: String },
+    /// A discovered settings file that would reach outside the scanned tree.
+    #[error("{path} {message}")]
+    Untrusted { path: PathBuf, message: String },
     #[error("{path}: allowlist path glob `{glob}` is invalid: {message}")]
     Glob { path: PathBuf, glob: String, message: String },
     #[error("{path}: {} problem(s) in its rules:\n{}", problems.len(), list(problems))]
@@ -284,11 +287,32 @@ impl Config {
             Some(p) => Config::load(p),
             None => {
                 let candidate = if root.is_dir() { root.join(DEFAULT_FILE) } else { PathBuf::new() };
-                if candidate.is_file() {
-                    Config::load(&candidate)
-                } else {
-                    Ok(Config::default())
+                if !candidate.is_file() {
+                    return Ok(Config::default());
                 }
+                // A scanned tree is untrusted: its settings may not make keytrail read files
+                // elsewhere on the machine, through a symlink or an inventory path.
+                let untrusted =
+                    |message: &str| ConfigError::Untrusted { path: candidate.clone(), message: message.into() };
+                if std::fs::symlink_metadata(&candidate).is_ok_and(|m| m.file_type().is_symlink()) {
+                    return Err(untrusted(
+                        "is a symlink; a scanned tree's settings file must be a regular file (name one with --config)",
+                    ));
+                }
+                let config = Config::load(&candidate)?;
+                let inside = |p: &Path| {
+                    p.strip_prefix(root).is_ok_and(|rest| {
+                        rest.components()
+                            .all(|c| matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir))
+                    })
+                };
+                if !config.inventory.iter().all(|p| inside(p)) {
+                    return Err(untrusted(
+                        "names an inventory outside the scanned tree (an absolute path or one through `..`); \
+                         give it with --inventory, or name the settings file with --config",
+                    ));
+                }
+                Ok(config)
             }
         }
     }

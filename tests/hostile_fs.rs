@@ -840,3 +840,28 @@ fn secrets_across_window_boundaries_are_found_once_in_place() {
         assert_eq!(found.len(), 900, "window {window}: no finding twice, none extra");
     }
 }
+
+/// A scanned tree's own settings cannot make keytrail read files elsewhere on the machine: not
+/// through an inventory path leading out, nor by being a symlink. Named with flags, they can.
+#[test]
+fn settings_of_a_scanned_tree_stay_inside_it() {
+    let outer = tempdir();
+    let d = &outer.path().join("repo");
+    write(&outer.path().join("outside"), "inventory.toml", "version = 1\n");
+    write(d, "app.env", token_line(&secret(120)));
+    for inventory in ["../outside/inventory.toml", "/etc/passwd"] {
+        write(d, ".keytrail.toml", format!("inventory = \"{inventory}\"\n"));
+        let run = scan(d, &[]);
+        assert_eq!(run.code, 2, "{inventory}: {}", run.stderr);
+        run.assert_stderr("names an inventory outside the scanned tree");
+    }
+    std::fs::remove_file(d.join(".keytrail.toml")).unwrap();
+    write(&outer.path().join("outside"), "settings.toml", "max_file_size = 100\n");
+    std::os::unix::fs::symlink(outer.path().join("outside/settings.toml"), d.join(".keytrail.toml")).unwrap();
+    let run = scan(d, &[]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    run.assert_stderr(".keytrail.toml is a symlink");
+    let named = outer.path().join("outside/settings.toml");
+    let run = scan(d, &["--config", named.to_str().unwrap()]);
+    assert_eq!(run.code, 1, "named with --config, it is read: {}", run.stderr);
+}
