@@ -52,15 +52,11 @@ impl Baseline {
     pub fn load(path: &Path) -> Result<Baseline, BaselineError> {
         let bytes = crate::source::fs::read_settings_file(path)
             .map_err(|error| BaselineError::Read { path: path.to_path_buf(), error })?;
-        let text = String::from_utf8(bytes).map_err(|e| {
-            let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
-            let (line, column) = crate::config::position(valid, valid.len());
-            BaselineError::Invalid {
-                path: path.to_path_buf(),
-                line,
-                column,
-                message: format!("not UTF-8 text (invalid byte at offset {}): not a baseline file", valid.len()),
-            }
+        let text = crate::config::settings_text(bytes).map_err(|e| BaselineError::Invalid {
+            path: path.to_path_buf(),
+            line: e.line,
+            column: e.column,
+            message: format!("{}: not a baseline file", e.message),
         })?;
         Baseline::parse(path, &text)
     }

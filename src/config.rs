@@ -55,6 +55,24 @@ pub fn position(text: &[u8], offset: usize) -> (usize, usize) {
     (line, column)
 }
 
+/// Where a settings-type file (settings, baseline, ignore list, rules) stops being UTF-8 text.
+#[derive(Debug)]
+pub struct NotUtf8 {
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+/// `bytes` as text, or where its first invalid byte is: such files are written by hand in UTF-8,
+/// and read lossily, other bytes would become entries that quietly match nothing.
+pub fn settings_text(bytes: Vec<u8>) -> Result<String, NotUtf8> {
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let (line, column) = position(valid, valid.len());
+        NotUtf8 { line, column, message: format!("not UTF-8 text (invalid byte at offset {})", valid.len()) }
+    })
+}
+
 /// What a TOML parser or serde says went wrong, on one line and without the values it quotes from
 /// the file (`invalid type: string "…"`, `unknown variant `…``): a value could be a secret, and
 /// `file:line:column` already points at it. Keys (`unknown field `…``) and the names of what was
@@ -320,15 +338,11 @@ impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let bytes = crate::source::fs::read_settings_file(path)
             .map_err(|source| ConfigError::Read { path: path.to_path_buf(), error: source })?;
-        let text = String::from_utf8(bytes).map_err(|e| {
-            let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
-            let (line, column) = position(valid, valid.len());
-            ConfigError::Parse {
-                path: path.to_path_buf(),
-                line,
-                column,
-                message: format!("not UTF-8 text (invalid byte at offset {})", valid.len()),
-            }
+        let text = settings_text(bytes).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            line: e.line,
+            column: e.column,
+            message: e.message,
         })?;
         Config::parse(path, &text)
     }

@@ -29,17 +29,11 @@ impl IgnoreList {
     pub fn load(path: &Path) -> Result<IgnoreList, IgnoreError> {
         let bytes = crate::source::fs::read_settings_file(path)
             .map_err(|error| IgnoreError::Read { path: path.to_path_buf(), error })?;
-        // Fingerprints and globs are ASCII or UTF-8 paths: other bytes mean the wrong file, and read
-        // lossily they would turn into entries that quietly match nothing.
-        let text = String::from_utf8(bytes).map_err(|e| {
-            let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
-            let (line, column) = crate::config::position(valid, valid.len());
-            IgnoreError::Parse {
-                path: path.to_path_buf(),
-                line,
-                column,
-                message: format!("not UTF-8 text (invalid byte at offset {})", valid.len()),
-            }
+        let text = crate::config::settings_text(bytes).map_err(|e| IgnoreError::Parse {
+            path: path.to_path_buf(),
+            line: e.line,
+            column: e.column,
+            message: e.message,
         })?;
         IgnoreList::parse(&text, path)
     }

@@ -194,18 +194,9 @@ impl Loader {
         let shown = path.display().to_string();
         let bytes = crate::source::fs::read_settings_file(path)
             .map_err(|error| RuleError::Read { path: shown.clone(), error })?;
-        match String::from_utf8(bytes) {
+        match crate::config::settings_text(bytes) {
             Ok(text) => self.add_text(&shown, &text),
-            Err(e) => {
-                let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
-                let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
-                self.problem(
-                    &shown,
-                    Some(line),
-                    None,
-                    format!("not UTF-8 text (invalid byte at offset {})", valid.len()),
-                )
-            }
+            Err(e) => self.problem(&shown, Some(e.line), None, e.message),
         }
         Ok(())
     }
