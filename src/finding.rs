@@ -1,6 +1,7 @@
 //! One occurrence of a secret: where it is, what rule found it, and the only forms of the secret
 //! keytrail ever keeps — a redacted display string and a one-way fingerprint. The raw bytes never
 //! leave the scanning function unless the user asked for `--show-secrets`.
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
 use serde::Serialize;
@@ -90,6 +91,11 @@ impl LineIndex {
         (line, col)
     }
 
+    /// The 1-based line holding byte `offset`.
+    pub fn line_of(&self, offset: usize) -> usize {
+        self.starts.partition_point(|&s| s <= offset)
+    }
+
     pub fn line_span(&self, hay: &[u8], line: usize) -> Range<usize> {
         let start = self.starts[line - 1];
         let mut end = self.starts.get(line).map_or(hay.len(), |&s| s - 1);
@@ -97,6 +103,42 @@ impl LineIndex {
             end -= 1;
         }
         start..end
+    }
+}
+
+/// The secrets found in one blob, by the lines they touch: a snippet masks every one on its line,
+/// not only its own, and every repeat there of one of their values.
+#[derive(Debug, Default)]
+pub struct SecretSpans {
+    by_line: HashMap<usize, Vec<Range<usize>>>,
+}
+
+impl SecretSpans {
+    pub fn new(hay: &[u8], lines: &LineIndex, spans: impl IntoIterator<Item = Range<usize>>) -> SecretSpans {
+        let mut by_line: HashMap<usize, Vec<Range<usize>>> = HashMap::new();
+        let mut searched = HashSet::new();
+        for span in spans {
+            let first = lines.line_of(span.start);
+            let last = lines.line_of(span.end.saturating_sub(1).max(span.start));
+            for line in first..=last {
+                by_line.entry(line).or_default().push(span.clone());
+            }
+            // A value repeated on its line, matched once (the repeat glued to a word) or not at
+            // all, is the same secret.
+            let value = &hay[span.clone()];
+            if first == last && !value.is_empty() && searched.insert((first, value)) {
+                let text = lines.line_span(hay, first);
+                let repeats = memchr::memmem::find_iter(&hay[text.clone()], value)
+                    .map(|p| text.start + p..text.start + p + value.len())
+                    .filter(|r| *r != span);
+                by_line.entry(first).or_default().extend(repeats);
+            }
+        }
+        SecretSpans { by_line }
+    }
+
+    fn on(&self, line: usize) -> &[Range<usize>] {
+        self.by_line.get(&line).map_or(&[], Vec::as_slice)
     }
 }
 
@@ -176,17 +218,28 @@ fn shown_secret(secret: &[u8], show_secrets: bool) -> String {
 
 impl Finding {
     /// Builds the finding for `m` in `hay`; the only place raw secret bytes are turned into output.
-    pub fn new(rule: &Rule, m: &RawMatch, hay: &[u8], lines: &LineIndex, path: String, show_secrets: bool) -> Finding {
+    /// `secrets` are every secret found in `hay`, masked in the snippet too.
+    pub fn new(
+        rule: &Rule,
+        m: &RawMatch,
+        hay: &[u8],
+        lines: &LineIndex,
+        secrets: &SecretSpans,
+        path: String,
+        show_secrets: bool,
+    ) -> Finding {
         let nhi = Nhi::read(rule, hay, m.secret.clone());
-        Finding::at(rule, m, hay, lines, path, show_secrets, nhi)
+        Finding::at(rule, m, hay, lines, secrets, path, show_secrets, nhi)
     }
 
     /// The finding for `m` in `hay`, with its identity already read.
+    #[allow(clippy::too_many_arguments)]
     fn at(
         rule: &Rule,
         m: &RawMatch,
         hay: &[u8],
         lines: &LineIndex,
+        secrets: &SecretSpans,
         path: String,
         show_secrets: bool,
         nhi: Nhi,
@@ -211,7 +264,7 @@ impl Finding {
             end_line,
             end_column,
             secret: shown(secret),
-            snippet: snippet(hay, lines, line, m, show_secrets),
+            snippet: snippet(hay, lines, line, m, secrets, show_secrets),
             entropy: (m.entropy * 1000.0).round() / 1000.0,
             fingerprint: fingerprint(secret),
             companion,
@@ -227,18 +280,20 @@ impl Finding {
 
     /// The finding for a match `m` inside `view`, a decoded form of `hay[view.origin]`: located at
     /// the encoded text, identified (fingerprint, redacted value) by the decoded secret.
+    #[allow(clippy::too_many_arguments)]
     pub fn from_view(
         rule: &Rule,
         m: &RawMatch,
         view: &View,
         hay: &[u8],
         lines: &LineIndex,
+        secrets: &SecretSpans,
         path: String,
         show_secrets: bool,
     ) -> Finding {
         let at = RawMatch { rule: m.rule, secret: view.origin.clone(), companion: None, entropy: m.entropy };
         let nhi = Nhi::read(rule, &view.bytes, m.secret.clone());
-        let mut f = Finding::at(rule, &at, hay, lines, path, show_secrets, nhi);
+        let mut f = Finding::at(rule, &at, hay, lines, secrets, path, show_secrets, nhi);
         let secret = &view.bytes[m.secret.clone()];
         let shown = |s: &[u8]| shown_secret(s, show_secrets);
         f.secret = shown(secret);
@@ -261,31 +316,56 @@ impl Finding {
 
 const SNIPPET_MAX: usize = 160;
 
-/// The secret's first line, with every secret on it (the match and its companion) masked.
-fn snippet(hay: &[u8], lines: &LineIndex, line: usize, m: &RawMatch, show_secrets: bool) -> String {
+/// The secret's first line, with every secret on it masked: the match, its companion, and the
+/// blob's other `secrets` there.
+fn snippet(
+    hay: &[u8],
+    lines: &LineIndex,
+    line: usize,
+    m: &RawMatch,
+    secrets: &SecretSpans,
+    show_secrets: bool,
+) -> String {
     let span = lines.line_span(hay, line);
     let mut masks: Vec<Range<usize>> = Vec::new();
     if !show_secrets {
         masks.push(m.secret.clone());
         masks.extend(m.companion.clone());
+        masks.extend(secrets.on(line).iter().cloned());
     }
+    // Sorted and merged, so one sweep along the line finds the mask at each byte.
+    masks.sort_by_key(|r| r.start);
+    let mut merged: Vec<Range<usize>> = Vec::with_capacity(masks.len());
+    for r in masks {
+        match merged.last_mut() {
+            Some(last) if r.start < last.end => last.end = last.end.max(r.end),
+            _ => merged.push(r),
+        }
+    }
+    let mut masks = merged.into_iter().filter(|r| r.end > span.start).peekable();
     let mut out = Vec::with_capacity(span.len());
-    let mut focus = 0;
+    let mut focus = None;
     let mut i = span.start;
     while i < span.end {
-        if i == m.secret.start {
-            focus = out.len();
+        // The secret may start inside a mask that began before it: the focus is that mask then.
+        if focus.is_none() && i >= m.secret.start {
+            focus = Some(out.len());
         }
-        if let Some(mask) = masks.iter().find(|r| r.start <= i && i < r.end) {
-            out.extend_from_slice(redact(&hay[mask.start..mask.end]).as_bytes());
-            i = mask.end.min(span.end).max(i + 1);
-        } else {
-            out.push(hay[i]);
-            i += 1;
+        match masks.peek() {
+            Some(mask) if mask.start <= i => {
+                out.extend_from_slice(redact(&hay[mask.clone()]).as_bytes());
+                i = mask.end.min(span.end).max(i + 1);
+                masks.next();
+            }
+            _ => {
+                out.push(hay[i]);
+                i += 1;
+            }
         }
     }
     // Lossy decoding can only lengthen the text before `focus`, so clamp to a char boundary.
     let text = String::from_utf8_lossy(&out);
+    let focus = focus.unwrap_or(out.len());
     let focus = (0..=focus.min(text.len())).rev().find(|&f| text.is_char_boundary(f)).unwrap_or(0);
     let clipped = clip(&text, focus, SNIPPET_MAX);
     escape_control(clipped.trim())
@@ -362,6 +442,36 @@ mod tests {
         assert_eq!(idx.position(hay, 5), (1, 5)); // 'x' is the 5th character, after a 2-byte é
         assert_eq!(idx.position(hay, 13), (2, 7));
         assert_eq!(&hay[idx.line_span(hay, 2)], b"line2 ghp");
+    }
+
+    #[test]
+    fn a_snippet_masks_every_secret_on_its_line() {
+        let rule = r#"
+[[rule]]
+id = "demo-key"
+name = "Demo key"
+description = "d"
+provider = "demo"
+nhi_kind = "api_key"
+keywords = ["demo_"]
+regex = '''\b(?P<secret>demo_[A-Za-z0-9]{12})\b'''
+examples = ["demo_Q8zK2mP4xR7w"]
+negative_examples = ["demo_short"]
+"#;
+        let mut loader = crate::rules::Loader::default();
+        loader.add_text("t.toml", rule);
+        let m = crate::matcher::Matcher::new(loader.finish().unwrap()).unwrap();
+        let (a, b) = ("demo_Q8zK2mP4xR7w", "demo_Zk3pQ9rT2wXy");
+        // The last `a` is glued to a word character, so the rule does not match it there.
+        let hay = format!("A={a} B={b} old=x{a}\nnext line {b}\n");
+        let found = crate::scan::blob_findings(&m, hay.as_bytes(), "f", false).unwrap();
+        assert_eq!(found.len(), 3, "{found:#?}");
+        for f in &found {
+            assert!(!f.snippet.contains(a) && !f.snippet.contains(b), "{}", f.snippet);
+        }
+        assert_eq!(found[0].snippet, "A=demo_******** B=demo_******** old=xdemo_********");
+        let shown = crate::scan::blob_findings(&m, hay.as_bytes(), "f", true).unwrap();
+        assert_eq!(shown[1].snippet, format!("A={a} B={b} old=x{a}"));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::finding::{Finding, LineIndex};
+use crate::finding::{Finding, LineIndex, SecretSpans};
 use crate::matcher::decode::{self, Encoding, View};
 use crate::matcher::{Matcher, MatcherError};
 use crate::source;
@@ -216,9 +216,18 @@ pub fn blob_findings(
         return Ok(Vec::new());
     }
     let lines = LineIndex::new(hay);
+    // Each snippet masks every secret on its line, not only its own.
+    let secrets = SecretSpans::new(
+        hay,
+        &lines,
+        matches
+            .iter()
+            .flat_map(|m| std::iter::once(m.secret.clone()).chain(m.companion.clone()))
+            .chain(decoded.iter().map(|(v, _)| v.origin.clone())),
+    );
     let mut found: Vec<Finding> = matches
         .iter()
-        .map(|m| Finding::new(matcher.rule(m.rule), m, hay, &lines, path.to_string(), show_secrets))
+        .map(|m| Finding::new(matcher.rule(m.rule), m, hay, &lines, &secrets, path.to_string(), show_secrets))
         .collect();
     if transcoded.is_some() {
         for f in &mut found {
@@ -227,7 +236,7 @@ pub fn blob_findings(
     }
     for (v, m) in decoded {
         let rule = matcher.rule(m.rule);
-        let f = Finding::from_view(rule, &m, v, hay, &lines, path.to_string(), show_secrets);
+        let f = Finding::from_view(rule, &m, v, hay, &lines, &secrets, path.to_string(), show_secrets);
         if found.iter().any(|o| o.rule_id == f.rule_id && o.line == f.line && o.fingerprint == f.fingerprint) {
             continue;
         }
