@@ -310,6 +310,10 @@ const SNIPPET_MAX: usize = 160;
 
 /// The secret's first line, with every secret on it (the match, its companion and what other
 /// findings matched there) masked.
+/// Repeats of a secret shorter than this are left in a snippet: a short value (a PIN, `admin`) would
+/// mask ordinary words.
+const MIN_MASKED_REPEAT: usize = 8;
+
 fn snippet(
     hay: &[u8],
     lines: &LineIndex,
@@ -326,6 +330,18 @@ fn snippet(
             .chain(secrets.iter().cloned())
             .filter(|r| r.start < span.end && span.start < r.end)
             .collect();
+        // The same value again on the line (`A=tok B=tok`, matched once) is the same secret.
+        let line_text = &hay[span.clone()];
+        let repeats: Vec<Range<usize>> = spans
+            .iter()
+            .filter(|r| r.len() >= MIN_MASKED_REPEAT)
+            .flat_map(|r| {
+                let value = &hay[r.clone()];
+                memchr::memmem::find_iter(line_text, value)
+                    .map(move |at| span.start + at..span.start + at + value.len())
+            })
+            .collect();
+        spans.extend(repeats);
         spans.sort_by_key(|r| (r.start, r.end));
         // Overlapping secrets are masked as one: a mask begun inside another would show a prefix.
         for r in spans {

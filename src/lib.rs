@@ -9,6 +9,8 @@
 pub mod baseline;
 pub mod config;
 pub mod finding;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod matcher;
 pub mod nhi;
 pub mod report;

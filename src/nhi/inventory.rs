@@ -202,6 +202,18 @@ impl Inventory {
         }
     }
 
+    /// The inventory that one file holding `text` would load to; `path` only names it in errors.
+    pub fn parse(path: &Path, text: &str, known_kinds: &[&str]) -> Result<Inventory, Vec<InventoryError>> {
+        let mut loader = Loader { known_kinds, errors: Vec::new(), ids: HashMap::new(), fingerprints: HashMap::new() };
+        let mut inventory = Inventory { entries: Vec::new(), files: vec![path.to_path_buf()] };
+        loader.file(path, text, &mut inventory.entries);
+        if loader.errors.is_empty() {
+            Ok(inventory)
+        } else {
+            Err(loader.errors)
+        }
+    }
+
     /// The entry listing this fingerprint, or else one listing any of these public identifiers
     /// (tried in the order given, so a caller can put the most specific identifier first).
     pub fn link(&self, fingerprint: &str, public_ids: &[String]) -> Option<&Entry> {

@@ -1179,10 +1179,15 @@ pub fn staged_findings(repo: &Repository, blobs: &mut LazyBlobs<'_>) -> Result<V
 fn added_lines(repo: &Repository, old: Oid, new: Oid) -> Result<HashSet<usize>, git2::Error> {
     let new_blob = repo.find_blob(new)?;
     let old_blob = if old.is_zero() { None } else { repo.find_blob(old).ok() };
+    let old_content: &[u8] = old_blob.as_ref().map_or(&[], |b| b.content());
+    added_lines_between(old_content, new_blob.content())
+}
+
+/// The 1-based numbers of the lines of `new` that a diff from `old` adds.
+pub fn added_lines_between(old: &[u8], new: &[u8]) -> Result<HashSet<usize>, git2::Error> {
     let mut opts = git2::DiffOptions::new();
     opts.context_lines(0).force_text(true);
-    let old_content: &[u8] = old_blob.as_ref().map_or(&[], |b| b.content());
-    let patch = git2::Patch::from_buffers(old_content, None, new_blob.content(), None, Some(&mut opts))?;
+    let patch = git2::Patch::from_buffers(old, None, new, None, Some(&mut opts))?;
     let mut added = HashSet::new();
     for h in 0..patch.num_hunks() {
         for l in 0..patch.num_lines_in_hunk(h)? {
