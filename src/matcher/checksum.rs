@@ -45,37 +45,11 @@ fn jwt(token: &[u8]) -> bool {
     if header.is_empty() || payload.is_empty() || !is_b64url(header) || !is_b64url(payload) || !is_b64url(signature) {
         return false;
     }
-    let Some(decoded) = base64url_decode(header) else { return false };
+    let Some(decoded) = crate::matcher::decode::base64_decode(header) else { return false };
     match serde_json::from_slice::<serde_json::Value>(&decoded) {
         Ok(serde_json::Value::Object(map)) => map.get("alg").is_some_and(|a| a.is_string()),
         _ => false,
     }
-}
-
-/// Decodes unpadded or padded base64url; `None` on any other byte.
-pub fn base64url_decode(input: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(input.len() * 3 / 4);
-    let mut acc = 0u32;
-    let mut bits = 0u32;
-    for &b in input {
-        let v = match b {
-            b'A'..=b'Z' => b - b'A',
-            b'a'..=b'z' => b - b'a' + 26,
-            b'0'..=b'9' => b - b'0' + 52,
-            b'-' | b'+' => 62,
-            b'_' | b'/' => 63,
-            b'=' => break,
-            _ => return None,
-        };
-        acc = (acc << 6) | v as u32;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
 }
 
 #[cfg(test)]

@@ -118,12 +118,20 @@ pub(crate) fn base64_value(b: u8) -> Option<u8> {
     })
 }
 
-/// Decodes standard or URL-safe base64 without padding; `None` on a character outside both.
-fn decode_base64(run: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(run.len() * 3 / 4);
+/// Decodes standard or URL-safe base64 (both alphabets: JWTs use the URL-safe one, PEM and SSH
+/// the standard one), padded or not, skipping whitespace and line breaks. Stops at the first `=`;
+/// any other foreign byte makes the whole input invalid.
+pub(crate) fn base64_decode(input: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(input.len() / 4 * 3 + 3);
     let mut acc: u32 = 0;
     let mut bits = 0;
-    for &b in run {
+    for &b in input {
+        if b.is_ascii_whitespace() {
+            continue;
+        }
+        if b == b'=' {
+            break;
+        }
         acc = (acc << 6) | u32::from(base64_value(b)?);
         bits += 6;
         if bits >= 8 {
@@ -145,7 +153,7 @@ pub fn base64_views(hay: &[u8], out: &mut Vec<View>) {
     for run in long_base64_runs(hay) {
         let text = &hay[run.clone()];
         // The first 8 characters decide cheaply whether the rest is worth decoding.
-        if text.starts_with(b"eyJ") || !decode_base64(&text[..8]).is_some_and(|d| is_text(&d)) {
+        if text.starts_with(b"eyJ") || !base64_decode(&text[..8]).is_some_and(|d| is_text(&d)) {
             continue;
         }
         if text.iter().all(u8::is_ascii_hexdigit) || text.iter().all(u8::is_ascii_alphabetic) {
@@ -153,7 +161,7 @@ pub fn base64_views(hay: &[u8], out: &mut Vec<View>) {
         }
         // One character past a multiple of four carries no whole byte.
         let usable = if text.len() % 4 == 1 { &text[..text.len() - 1] } else { text };
-        let Some(decoded) = decode_base64(usable) else { continue };
+        let Some(decoded) = base64_decode(usable) else { continue };
         if decoded.len() > budget || !is_text(&decoded) {
             continue;
         }

@@ -7,7 +7,7 @@
 //! quietly (returns `None`) instead of failing, and values taken from the input are cut to a
 //! display length and stripped of control characters before they reach a report.
 
-use crate::matcher::decode::base64_value;
+use crate::matcher::decode::base64_decode;
 use std::collections::BTreeMap;
 use std::ops::Range;
 
@@ -248,31 +248,6 @@ fn percent_decode(b: &[u8]) -> Vec<u8> {
 // Base64 and base32
 // ---------------------------------------------------------------------------------------------
 
-/// Decodes standard or URL-safe base64, padded or not, skipping whitespace and line breaks.
-/// Stops at the first `=`; any other foreign byte makes the whole input invalid.
-fn b64_decode(input: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(input.len() / 4 * 3 + 3);
-    let mut acc: u32 = 0;
-    let mut bits: u32 = 0;
-    for &c in input {
-        if c.is_ascii_whitespace() {
-            continue;
-        }
-        if c == b'=' {
-            break;
-        }
-        // Both alphabets: JWTs use the URL-safe one, PEM and SSH the standard one.
-        acc = (acc << 6) | u32::from(base64_value(c)?);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
-}
-
 /// RFC 4648 base32 (A-Z, 2-7), as AWS key ids use it.
 fn b32_decode(input: &[u8]) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(input.len() / 8 * 5 + 5);
@@ -400,7 +375,7 @@ fn aws_id_near<'a>(ctx: &'a [u8], at: &Range<usize>) -> Option<&'a [u8]> {
 /// `ABSK` + base64("BedrockAPIKey-<id>-at-<account>:<secret>"): the IAM user and its account are
 /// spelled out before the colon.
 fn bedrock_long_term(secret: &[u8], out: &mut Inspection) {
-    let Some(raw) = secret.get(4..).and_then(b64_decode) else { return };
+    let Some(raw) = secret.get(4..).and_then(base64_decode) else { return };
     let Some(head) = find(&raw, b":").and_then(|i| raw.get(..i)) else { return };
     let Some(sep) = rfind(head, b"-at-") else { return };
     let (Some(user), Some(account)) = (head.get(..sep), head.get(sep + 4..)) else { return };
@@ -418,7 +393,7 @@ fn bedrock_long_term(secret: &[u8], out: &mut Inspection) {
 /// and its date plus lifetime give the expiry.
 fn bedrock_short_term(secret: &[u8], out: &mut Inspection) {
     out.short_lived = true;
-    let Some(raw) = secret.get(16..).and_then(b64_decode) else { return };
+    let Some(raw) = secret.get(16..).and_then(base64_decode) else { return };
     if let Some(cred) = query_param(&raw, b"X-Amz-Credential") {
         let cred = percent_decode(cred);
         let id = cred.split(|&b| b == b'/').next().unwrap_or_default();
@@ -559,7 +534,7 @@ fn embedded_jwt(secret: &[u8]) -> Option<Vec<u8>> {
         return Some(rest.to_vec());
     }
     if s.starts_with(b"ZXlK") {
-        let decoded = b64_decode(s)?;
+        let decoded = base64_decode(s)?;
         let decoded = decoded.trim_ascii();
         return decoded.starts_with(b"eyJ").then(|| decoded.to_vec());
     }
@@ -585,8 +560,8 @@ impl Jwt {
         if parts.next().is_some() || !header.starts_with(b"eyJ") {
             return None;
         }
-        let header: Value = serde_json::from_slice(&b64_decode(header)?).ok()?;
-        let claims: Value = serde_json::from_slice(&b64_decode(payload)?).ok()?;
+        let header: Value = serde_json::from_slice(&base64_decode(header)?).ok()?;
+        let claims: Value = serde_json::from_slice(&base64_decode(payload)?).ok()?;
         if !header.is_object() || !claims.is_object() {
             return None;
         }
@@ -696,7 +671,7 @@ impl KeyInfo {
         let secret = secret.trim_ascii();
         // A PEM block base64-encoded once more (kubeconfig `client-key-data`, Kubernetes Secrets).
         if secret.starts_with(b"LS0tLS1CRUdJT") {
-            let pem = b64_decode(secret)?;
+            let pem = base64_decode(secret)?;
             return KeyInfo::read_text(&pem);
         }
         KeyInfo::read_text(secret)
@@ -726,7 +701,7 @@ impl KeyInfo {
             key.encrypted = find(body, b"ENCRYPTED").is_some();
             return Some(key);
         }
-        let der = b64_decode(&pem_base64(body));
+        let der = base64_decode(&pem_base64(body));
         if label == "OPENSSH PRIVATE KEY" {
             return Some(der.as_deref().and_then(openssh).unwrap_or_default());
         }
@@ -1036,7 +1011,7 @@ fn putty(ppk: &[u8]) -> Option<KeyInfo> {
         } else if let Some(v) = line.strip_prefix(b"Public-Lines:") {
             let n = parse_i64(v.trim_ascii()).and_then(|n| usize::try_from(n).ok()).unwrap_or(0);
             let body: Vec<u8> = lines.by_ref().take(n.min(1024)).flatten().copied().collect();
-            if let Some(public) = b64_decode(&body).as_deref().and_then(ssh_public_key) {
+            if let Some(public) = base64_decode(&body).as_deref().and_then(ssh_public_key) {
                 key.algorithm = public.algorithm.or(key.algorithm);
                 key.bits = public.bits;
                 key.curve = public.curve.or(key.curve);
@@ -2723,10 +2698,10 @@ mod tests {
 
     #[test]
     fn decoders() {
-        assert_eq!(b64_decode(b"aGVsbG8=").as_deref(), Some(&b"hello"[..]));
-        assert_eq!(b64_decode(b"aGVs\nbG8").as_deref(), Some(&b"hello"[..]));
-        assert_eq!(b64_decode(b"-_-_").as_deref(), b64_decode(b"+/+/").as_deref());
-        assert_eq!(b64_decode(b"a$b"), None);
+        assert_eq!(base64_decode(b"aGVsbG8=").as_deref(), Some(&b"hello"[..]));
+        assert_eq!(base64_decode(b"aGVs\nbG8").as_deref(), Some(&b"hello"[..]));
+        assert_eq!(base64_decode(b"-_-_").as_deref(), base64_decode(b"+/+/").as_deref());
+        assert_eq!(base64_decode(b"a$b"), None);
         assert_eq!(b32_decode(b"MZXW6==="), None);
         assert_eq!(b32_decode(b"MZXW6").as_deref(), Some(&b"foo"[..]));
         assert_eq!(parse_amz_date(b"19700101T000000Z"), Some(0));
