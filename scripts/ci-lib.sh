@@ -48,3 +48,28 @@ venv_install_wheels() {
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input --no-cache-dir \
     --only-binary=:all: "$@" >>"$log" 2>&1
 }
+
+# verdict OK FILE: prints PASS or FAIL for FILE (OK is 1 when every check passed) and counts it in
+# the caller's passed/failed totals.
+verdict() {
+  if [ "$1" = 1 ]; then
+    printf 'PASS %s\n' "$2"
+    passed=$((passed + 1))
+  else
+    printf 'FAIL %s\n' "$2"
+    failed=$((failed + 1))
+  fi
+}
+
+# unreadable FILE: true (after saying so and counting a failure) when FILE cannot be read.
+unreadable() {
+  [ -f "$1" ] && [ -r "$1" ] && return 1
+  printf '  error: no such readable file\n'
+  verdict 0 "$1"
+}
+
+# verdicts_total: the closing line, and the script's status (0 only when nothing failed).
+verdicts_total() {
+  printf '%s: %d file(s) valid, %d invalid\n' "$prog" "$passed" "$failed"
+  [ "$failed" -eq 0 ]
+}

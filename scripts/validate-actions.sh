@@ -102,11 +102,7 @@ trap 'rm -rf "$tmp"' EXIT
 passed=0 failed=0
 for file in "$@"; do
   printf '== %s\n' "$file"
-  if [ ! -f "$file" ] || [ ! -r "$file" ]; then
-    printf '  error: no such readable file\nFAIL %s\n' "$file"
-    failed=$((failed + 1))
-    continue
-  fi
+  unreadable "$file" && continue
   # action-validator also tells an action from a workflow by the file name.
   case ${file##*/} in
     action.yml | action.yaml) schema=vendor.github-actions ;;
@@ -134,14 +130,7 @@ for file in "$@"; do
     [ "$lines" -le 60 ] || printf '  … %d more lines\n' "$((lines - 60))"
     ok=0
   fi
-  if [ "$ok" = 1 ]; then
-    printf 'PASS %s\n' "$file"
-    passed=$((passed + 1))
-  else
-    printf 'FAIL %s\n' "$file"
-    failed=$((failed + 1))
-  fi
+  verdict "$ok" "$file"
 done
 
-printf '%s: %d file(s) valid, %d invalid\n' "$prog" "$passed" "$failed"
-[ "$failed" -eq 0 ]
+verdicts_total

@@ -217,24 +217,13 @@ passed=0 failed=0 i=0
 for file in "$@"; do
   i=$((i + 1))
   printf '== %s\n' "$file"
-  if [ ! -f "$file" ] || [ ! -r "$file" ]; then
-    printf '  error: no such readable file\nFAIL %s\n' "$file"
-    failed=$((failed + 1))
-    continue
-  fi
+  unreadable "$file" && continue
   ok=1
   echo "-- JSON schema (OASIS SARIF 2.1.0, jsonschema):"
   if schema_check "$file"; then echo "  ok"; else ok=0; fi
   echo "-- SARIF Multitool $MULTITOOL_VERSION validate --rule-kind Ghas;Sarif:"
   multitool_check "$file" "$i" || ok=0
-  if [ "$ok" = 1 ]; then
-    printf 'PASS %s\n' "$file"
-    passed=$((passed + 1))
-  else
-    printf 'FAIL %s\n' "$file"
-    failed=$((failed + 1))
-  fi
+  verdict "$ok" "$file"
 done
 
-printf '%s: %d file(s) valid, %d invalid\n' "$prog" "$passed" "$failed"
-[ "$failed" -eq 0 ]
+verdicts_total
