@@ -214,16 +214,15 @@ impl Worker<'_, '_> {
                 }
             }
         }
-        let result = open_regular(path).and_then(|f| {
-            let len = f.metadata()?.len();
+        let window = Window::from_env();
+        let result = open_regular(path).and_then(|(f, len)| {
             if len > max {
                 return Ok(Outcome::TooLarge(len));
             }
-            let window = Window::from_env();
             scan_windows(self.ctx.matcher, f, max, &rel, self.ctx.options.show_secrets, window, &mut self.buf)
         });
         // Leave no more than one window behind per thread after an odd file.
-        self.buf.shrink_to(Window::from_env().size);
+        self.buf.shrink_to(window.size);
         match result {
             Err(e) => {
                 self.local.stats.unreadable += 1;
@@ -252,14 +251,15 @@ impl Worker<'_, '_> {
 
 /// Opens `path` for reading only if it is still a regular file: between the walk and the open, a
 /// file can be swapped for a FIFO (whose open would wait for a writer forever) or a symlink (which
-/// could lead out of the tree).
-fn open_regular(path: &Path) -> std::io::Result<File> {
+/// could lead out of the tree). Gives the file and its length.
+fn open_regular(path: &Path) -> std::io::Result<(File, u64)> {
     use std::os::unix::fs::OpenOptionsExt;
     let f = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW).open(path)?;
-    if !f.metadata()?.is_file() {
+    let meta = f.metadata()?;
+    if !meta.is_file() {
         return Err(std::io::Error::other("not a regular file"));
     }
-    Ok(f)
+    Ok((f, meta.len()))
 }
 
 fn split_walk_error(err: &ignore::Error) -> (Option<PathBuf>, String) {

@@ -496,36 +496,48 @@ fn loose_objects(
 /// inflated (libgit2 inflates a packed object no further than its header's size). Returns the
 /// objects that could not be read, with why.
 fn scan_by_id(git_dir: &Path, oids: &[Oid], sink: &Sink<'_>, threads: usize) -> Vec<(Oid, String)> {
-    if oids.is_empty() {
+    in_parts(oids, threads, |part, damaged| {
+        let read = |damaged: &mut Vec<(Oid, String)>| -> Result<(), git2::Error> {
+            let repo = Repository::open(git_dir)?;
+            let odb = repo.odb()?;
+            for &oid in part {
+                if let Err(e) = scan_one(&odb, oid, sink) {
+                    damaged.push((oid, e.message().to_string()));
+                }
+            }
+            Ok(())
+        };
+        if let Err(e) = read(damaged) {
+            damaged.extend(part.iter().map(|&oid| (oid, e.message().to_string())));
+        }
+    })
+}
+
+/// Runs `work` on `items` split into one part per thread, and gathers the objects each part
+/// reports (the unreadable ones), in object-id order.
+fn in_parts<T: Sync, E: Send>(
+    items: &[T],
+    threads: usize,
+    work: impl Fn(&[T], &mut Vec<(Oid, E)>) + Sync,
+) -> Vec<(Oid, E)> {
+    if items.is_empty() {
         return Vec::new();
     }
-    let chunk = oids.len().div_ceil(threads.max(1));
-    let damaged = Mutex::new(Vec::new());
+    let chunk = items.len().div_ceil(threads.max(1));
+    let gathered = Mutex::new(Vec::new());
     std::thread::scope(|s| {
-        for part in oids.chunks(chunk) {
-            let damaged = &damaged;
+        for part in items.chunks(chunk) {
+            let (gathered, work) = (&gathered, &work);
             s.spawn(move || {
                 let mut local = Vec::new();
-                let read = |local: &mut Vec<(Oid, String)>| -> Result<(), git2::Error> {
-                    let repo = Repository::open(git_dir)?;
-                    let odb = repo.odb()?;
-                    for &oid in part {
-                        if let Err(e) = scan_one(&odb, oid, sink) {
-                            local.push((oid, e.message().to_string()));
-                        }
-                    }
-                    Ok(())
-                };
-                if let Err(e) = read(&mut local) {
-                    local.extend(part.iter().map(|&oid| (oid, e.message().to_string())));
-                }
-                lock(damaged).extend(local);
+                work(part, &mut local);
+                lock(gathered).extend(local);
             });
         }
     });
-    let mut damaged = damaged.into_inner().unwrap_or_else(|p| p.into_inner());
-    damaged.sort();
-    damaged
+    let mut gathered = gathered.into_inner().unwrap_or_else(|p| p.into_inner());
+    gathered.sort_by_key(|(oid, _)| *oid);
+    gathered
 }
 
 fn scan_one(odb: &git2::Odb<'_>, oid: Oid, sink: &Sink<'_>) -> Result<(), git2::Error> {
@@ -555,41 +567,26 @@ pub fn name_damaged(damaged: Vec<(Oid, String)>, place: &str) -> Vec<String> {
 /// Reads loose objects on `threads` threads: blobs go to `sink` (when there is one), every other
 /// object is inflated to its end to prove it whole. Returns the objects that could not be read.
 fn scan_loose(loose: &[(Oid, PathBuf)], sink: Option<&Sink<'_>>, threads: usize) -> Vec<(Oid, LooseError)> {
-    if loose.is_empty() {
-        return Vec::new();
-    }
-    let chunk = loose.len().div_ceil(threads.max(1));
-    let damaged = Mutex::new(Vec::new());
-    std::thread::scope(|s| {
-        for part in loose.chunks(chunk) {
-            let damaged = &damaged;
-            s.spawn(move || {
-                let mut local = Vec::new();
-                for (oid, path) in part {
-                    // Without a sink only the other objects matter: a blob's header is enough.
-                    let limit = sink.map_or(0, |s| s.opts.max_blob_size);
-                    match read_loose(path, limit) {
-                        Ok(Loose::Blob(data)) => {
-                            if let Some(sink) = sink {
-                                sink.blob(*oid, &data);
-                            }
-                        }
-                        Ok(Loose::TooLarge(size)) => {
-                            if let Some(sink) = sink {
-                                sink.oversize(*oid, size);
-                            }
-                        }
-                        Ok(Loose::Other(_)) => {}
-                        Err(e) => local.push((*oid, e)),
+    // Without a sink only the other objects matter: a blob's header is enough.
+    let limit = sink.map_or(0, |s| s.opts.max_blob_size);
+    in_parts(loose, threads, |part, damaged| {
+        for (oid, path) in part {
+            match read_loose(path, limit) {
+                Ok(Loose::Blob(data)) => {
+                    if let Some(sink) = sink {
+                        sink.blob(*oid, &data);
                     }
                 }
-                lock(damaged).extend(local);
-            });
+                Ok(Loose::TooLarge(size)) => {
+                    if let Some(sink) = sink {
+                        sink.oversize(*oid, size);
+                    }
+                }
+                Ok(Loose::Other(_)) => {}
+                Err(e) => damaged.push((*oid, e)),
+            }
         }
-    });
-    let mut damaged = damaged.into_inner().unwrap_or_else(|p| p.into_inner());
-    damaged.sort_by_key(|(oid, _)| *oid);
-    damaged
+    })
 }
 
 /// The loose objects of the repository that cannot be read whole, blobs judged by their header
