@@ -218,7 +218,7 @@ impl Finding {
         lines: &LineIndex,
         path: String,
         show_secrets: bool,
-        secrets: &[Range<usize>],
+        secrets: &SecretSpans,
     ) -> Finding {
         let nhi = Nhi::read(rule, hay, m.secret.clone());
         Finding::at(rule, m, hay, lines, path, show_secrets, nhi, secrets)
@@ -234,7 +234,7 @@ impl Finding {
         path: String,
         show_secrets: bool,
         nhi: Nhi,
-        secrets: &[Range<usize>],
+        secrets: &SecretSpans,
     ) -> Finding {
         let secret = &hay[m.secret.clone()];
         let (line, column) = lines.position(hay, m.secret.start);
@@ -281,7 +281,7 @@ impl Finding {
         lines: &LineIndex,
         path: String,
         show_secrets: bool,
-        secrets: &[Range<usize>],
+        secrets: &SecretSpans,
     ) -> Finding {
         let at = RawMatch { rule: m.rule, secret: view.origin.clone(), companion: None, entropy: m.entropy };
         let nhi = Nhi::read(rule, &view.bytes, m.secret.clone());
@@ -310,6 +310,37 @@ const SNIPPET_MAX: usize = 160;
 
 /// The secret's first line, with every secret on it (the match, its companion and what other
 /// findings matched there) masked.
+/// The spans of every secret found in a blob, sorted, so that the secrets on one line are found
+/// without a pass over all of them: a file of many secrets would otherwise cost their number
+/// squared.
+pub struct SecretSpans {
+    spans: Vec<Range<usize>>,
+    /// The furthest end among `spans[..=i]`: ascending, so it can be searched.
+    reach: Vec<usize>,
+}
+
+impl SecretSpans {
+    pub fn new(mut spans: Vec<Range<usize>>) -> SecretSpans {
+        spans.sort_by_key(|r| (r.start, r.end));
+        let mut furthest = 0;
+        let reach = spans
+            .iter()
+            .map(|r| {
+                furthest = furthest.max(r.end);
+                furthest
+            })
+            .collect();
+        SecretSpans { spans, reach }
+    }
+
+    /// The spans that overlap `range`, and perhaps a few more before it.
+    fn overlapping(&self, range: Range<usize>) -> impl Iterator<Item = &Range<usize>> {
+        let end = self.spans.partition_point(|r| r.start < range.end);
+        let start = self.reach[..end].partition_point(|&e| e <= range.start);
+        self.spans[start..end].iter()
+    }
+}
+
 /// Repeats of a secret shorter than this are left in a snippet: a short value (a PIN, `admin`) would
 /// mask ordinary words.
 const MIN_MASKED_REPEAT: usize = 8;
@@ -320,14 +351,14 @@ fn snippet(
     line: usize,
     m: &RawMatch,
     show_secrets: bool,
-    secrets: &[Range<usize>],
+    secrets: &SecretSpans,
 ) -> String {
     let span = lines.line_span(hay, line);
     let mut masks: Vec<Range<usize>> = Vec::new();
     if !show_secrets {
         let mut spans: Vec<Range<usize>> = std::iter::once(m.secret.clone())
             .chain(m.companion.clone())
-            .chain(secrets.iter().cloned())
+            .chain(secrets.overlapping(span.clone()).cloned())
             .filter(|r| r.start < span.end && span.start < r.end)
             .collect();
         // The same value again on the line (`A=tok B=tok`, matched once) is the same secret.
@@ -413,6 +444,22 @@ pub fn escape_control(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secret_spans_on_a_range_include_every_overlapping_one() {
+        let all = vec![30..40, 0..100, 5..8, 50..60, 120..130, 45..52];
+        let spans = SecretSpans::new(all.clone());
+        for range in [0..10, 41..49, 55..56, 101..119, 100..125, 200..300] {
+            let got: Vec<_> = spans
+                .overlapping(range.clone())
+                .filter(|r| r.start < range.end && range.start < r.end)
+                .cloned()
+                .collect();
+            let mut want: Vec<_> = all.iter().filter(|r| r.start < range.end && range.start < r.end).cloned().collect();
+            want.sort_by_key(|r| (r.start, r.end));
+            assert_eq!(got, want, "{range:?}");
+        }
+    }
 
     #[test]
     fn fingerprint_is_stable_and_value_only() {

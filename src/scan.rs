@@ -1,7 +1,6 @@
 //! The one pipeline: sources yield blobs, the matcher finds raw matches, and each becomes a
 //! [`Finding`]; the [`Report`] collects them with what was scanned and skipped, sorted so that
 //! output never depends on thread timing.
-use std::ops::Range;
 use std::path::PathBuf;
 
 use serde::Serialize;
@@ -10,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::finding::{Finding, LineIndex};
+use crate::finding::{Finding, LineIndex, SecretSpans};
 use crate::matcher::decode::{self, Encoding, View};
 use crate::matcher::{Matcher, MatcherError};
 use crate::source;
@@ -234,11 +233,13 @@ pub fn text_findings(
     let lines = LineIndex::new(hay);
     // Every secret's span, so that a snippet masks the other secrets on its line too; a decoded
     // secret's is the encoded text it came from.
-    let spans: Vec<Range<usize>> = matches
-        .iter()
-        .flat_map(|m| std::iter::once(m.secret.clone()).chain(m.companion.clone()))
-        .chain(decoded.iter().map(|(v, _)| v.origin.clone()))
-        .collect();
+    let spans = SecretSpans::new(
+        matches
+            .iter()
+            .flat_map(|m| std::iter::once(m.secret.clone()).chain(m.companion.clone()))
+            .chain(decoded.iter().map(|(v, _)| v.origin.clone()))
+            .collect(),
+    );
     let mut found: Vec<Finding> = matches
         .iter()
         .map(|m| Finding::new(matcher.rule(m.rule), m, hay, &lines, path.to_string(), show_secrets, &spans))
