@@ -1,7 +1,7 @@
 //! History scanning against real repositories built at test time with `git`.
 mod common;
 
-use common::{commit_all, findings, git, keytrail, repo, scan_json, write, Fake};
+use common::{commit_all, findings, git, git_cmd, keytrail, repo, scan_json, write, Fake};
 
 #[test]
 fn secret_added_then_removed_is_found_with_its_commit() {
@@ -303,7 +303,10 @@ fn packed_history_gives_the_same_findings_as_loose_objects() {
     commit_all(d, "add a token");
     // Many similar versions so that `git gc` stores most of them as deltas.
     for i in 0..30 {
-        let mut body = (0..200).map(|n| format!("setting_{n} = {}\n", n * i)).collect::<String>();
+        // Each version changes six more lines than the one before, so it is nearest to its
+        // neighbours and the deltas form chains.
+        let value = |n: usize| if n < 6 * i { format!("changed {n} in {}", n / 6) } else { n.to_string() };
+        let mut body = (0..200).map(|n| format!("setting_{n} = {}\n", value(n))).collect::<String>();
         if i == 17 {
             body.push_str(&format!("STRIPE_KEY={}\n", Fake::new(41).stripe_live()));
         }
@@ -315,11 +318,39 @@ fn packed_history_gives_the_same_findings_as_loose_objects() {
     assert_eq!(findings(&loose).len(), 2, "{:#?}", findings(&loose));
 
     git(d, &["gc", "-q", "--aggressive"]);
+    let verify = git(d, &["verify-pack", "-v", &pack_index(d)]);
+    assert!(verify.contains("chain length = 2:"), "the pack holds chains of deltas: {verify}");
     let packed = scan_json(d, &["--history-only"]);
     assert_eq!(packed["stats"]["packs"], 1, "the pack is read in process: {:#?}", packed["stats"]);
     assert_eq!(findings(&packed), findings(&loose));
     assert_eq!(packed["stats"]["blobs"], loose["stats"]["blobs"]);
     assert_eq!(packed["stats"]["blob_bytes"], loose["stats"]["blob_bytes"]);
+    assert_same_in_slices(d, &packed);
+
+    // Deltas that name their base by id (REF_DELTA), as a pack written without
+    // `--delta-base-offset` holds them.
+    let objects = git(d, &["rev-list", "--objects", "--all"]);
+    let mut pack = git_cmd(d)
+        .args(["pack-objects", "-q", "--window=50", "--depth=50", ".git/objects/pack/by-id"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut pack.stdin.take().unwrap(), objects.as_bytes()).unwrap();
+    assert!(pack.wait().unwrap().success());
+    for old in std::fs::read_dir(d.join(".git/objects/pack")).unwrap() {
+        let old = old.unwrap().path();
+        if !old.file_name().unwrap().to_string_lossy().starts_with("by-id") {
+            std::fs::remove_file(old).unwrap();
+        }
+    }
+    let verify = git(d, &["verify-pack", "-v", &pack_index(d)]);
+    assert!(verify.contains("chain length = 2:"), "the pack holds chains of deltas: {verify}");
+    let by_id = scan_json(d, &["--history-only"]);
+    assert_eq!(by_id["stats"]["packs"], 1, "{:#?}", by_id["stats"]);
+    assert_eq!(findings(&by_id), findings(&loose));
+    assert_eq!(by_id["stats"]["blobs"], loose["stats"]["blobs"]);
+    assert_same_in_slices(d, &by_id);
 
     // A commit after the gc is loose again: both stores are read, each object once.
     write(d, "late.cfg", format!("token = {}\n", Fake::new(42).github_pat()));
@@ -329,6 +360,34 @@ fn packed_history_gives_the_same_findings_as_loose_objects() {
     assert_eq!(f.len(), 3, "{f:#?}");
     assert!(f.iter().any(|x| x["commit"] == late.as_str() && x["path"] == "late.cfg"));
     assert_eq!(mixed["stats"]["blobs"].as_u64(), loose["stats"]["blobs"].as_u64().map(|b| b + 1));
+}
+
+fn pack_index(d: &std::path::Path) -> String {
+    let pack = d.join(".git/objects/pack");
+    let idx = std::fs::read_dir(&pack)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "idx"));
+    idx.unwrap().display().to_string()
+}
+
+/// The pack read a few objects at a time (`KEYTRAIL_PACK_SLICE`), so most deltas have their
+/// base in another slice, gives what reading it whole gave.
+fn assert_same_in_slices(d: &std::path::Path, whole: &serde_json::Value) {
+    for slice in ["1", "3", "17"] {
+        let out = keytrail()
+            .args(["scan", "-q", "--format", "json", "--history-only"])
+            .env("KEYTRAIL_PACK_SLICE", slice)
+            .current_dir(d)
+            .output()
+            .unwrap();
+        assert!(out.status.code().unwrap() <= 1, "{}", String::from_utf8_lossy(&out.stderr));
+        let sliced: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(findings(&sliced), findings(whole), "slices of {slice}");
+        for stat in ["blobs", "blob_bytes", "packs"] {
+            assert_eq!(sliced["stats"][stat], whole["stats"][stat], "{stat}, slices of {slice}");
+        }
+    }
 }
 
 #[test]

@@ -145,44 +145,60 @@ fn loose_zeros(repo: &Path, oid: &str, declared: u64, actual: u64) {
     f.flush().unwrap();
 }
 
-/// A pack and its index holding blobs of zeros: `(id, declared size, actual size)` each. The
-/// pack's trailing checksum is made up (nothing that reads packs re-hashes them) and the index
-/// records the same bytes, as it must.
+/// A pack entry's header: its type and size, 4 bits then 7 bits a byte.
+fn entry_header(kind: u8, mut size: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut byte = (kind << 4) | (size & 0x0f) as u8;
+    size >>= 4;
+    while size > 0 {
+        out.push(byte | 0x80);
+        byte = (size & 0x7f) as u8;
+        size >>= 7;
+    }
+    out.push(byte);
+    out
+}
+
+/// A pack and its index holding blobs of zeros: `(id, declared size, actual size)` each.
 fn pack_of_zeros(repo: &Path, blobs: &[(&str, u64, u64)]) -> String {
+    write_pack(
+        repo,
+        blobs.iter().map(|&(oid, declared, actual)| {
+            let mut entry = entry_header(3, declared);
+            write_zeros_zlib(&mut entry, b"", actual);
+            (oid, entry)
+        }),
+    )
+}
+
+/// A pack of the given entries (made-up id, entry bytes) and its index. The pack's trailing
+/// checksum is made up (nothing that reads packs re-hashes them) and the index records the same
+/// bytes, as it must.
+fn write_pack<'a>(repo: &Path, entries: impl IntoIterator<Item = (&'a str, Vec<u8>)>) -> String {
     let checksum = [0x5a; 20];
     let mut pack = Vec::new();
-    pack.extend_from_slice(b"PACK");
-    pack.extend_from_slice(&2u32.to_be_bytes());
-    pack.extend_from_slice(&(blobs.len() as u32).to_be_bytes());
-    let mut entries = Vec::new();
-    for &(oid, declared, actual) in blobs {
-        entries.push((hex(oid), pack.len() as u32));
-        // Type 3 (blob) and the size, 4 bits then 7 bits a byte.
-        let mut size = declared;
-        let mut byte = (3 << 4) | (size & 0x0f) as u8;
-        size >>= 4;
-        while size > 0 {
-            pack.push(byte | 0x80);
-            byte = (size & 0x7f) as u8;
-            size >>= 7;
-        }
-        pack.push(byte);
-        write_zeros_zlib(&mut pack, b"", actual);
+    let mut offsets = Vec::new();
+    for (oid, entry) in entries {
+        offsets.push((hex(oid), 12 + pack.len() as u32));
+        pack.extend_from_slice(&entry);
     }
-    pack.extend_from_slice(&checksum);
-    entries.sort();
+    let mut head = b"PACK".to_vec();
+    head.extend_from_slice(&2u32.to_be_bytes());
+    head.extend_from_slice(&(offsets.len() as u32).to_be_bytes());
+    let pack = [head, pack, checksum.to_vec()].concat();
+    offsets.sort();
     let mut idx = vec![0xff, b't', b'O', b'c', 0, 0, 0, 2];
     for first in 0..=255u8 {
-        let n = entries.iter().filter(|(id, _)| id[0] <= first).count() as u32;
+        let n = offsets.iter().filter(|(id, _)| id[0] <= first).count() as u32;
         idx.extend_from_slice(&n.to_be_bytes());
     }
-    for (id, _) in &entries {
+    for (id, _) in &offsets {
         idx.extend_from_slice(id);
     }
-    for _ in &entries {
+    for _ in &offsets {
         idx.extend_from_slice(&[0; 4]); // CRC-32s, checked only when copying entries between packs
     }
-    for (_, offset) in &entries {
+    for (_, offset) in &offsets {
         idx.extend_from_slice(&offset.to_be_bytes());
     }
     idx.extend_from_slice(&checksum);
@@ -630,6 +646,43 @@ fn packed_blobs_that_inflate_to_gigabytes_are_never_inflated() {
     }
     let run = scan_within(d, &["--history-only"]);
     assert_eq!(run.json["stats"]["packs"], 1, "the pack is read, not refused: {}", run.stderr);
+}
+
+// Deltas that name each other as their base by id: git and libgit2 follow such a chain forever.
+#[test]
+fn a_cycle_of_deltas_in_a_pack_ends_and_the_rest_is_scanned() {
+    let r = repo();
+    let d = r.path();
+    let (a, b) = ("aa".repeat(20), "bb".repeat(20));
+    // Each a REF_DELTA (type 7) on the other: a 5-byte base, a 5-byte result, insert "hello".
+    let delta = [&[5u8, 5, 5][..], b"hello"].concat();
+    let entry = |base: &str| {
+        let mut e = entry_header(7, delta.len() as u64);
+        e.extend_from_slice(&hex(base));
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), Compression::default());
+        z.write_all(&delta).unwrap();
+        e.extend_from_slice(&z.finish().unwrap());
+        e
+    };
+    let pack = write_pack(d, [(a.as_str(), entry(&b)), (b.as_str(), entry(&a))]);
+    let secret = Fake::new(2201).github_pat();
+    let commit = commit_with_blobs(d, &secret, &[]);
+    for extra in [&[][..], &["--history-only"]] {
+        let run = scan_within(d, extra);
+        assert_eq!(run.code, 1, "{extra:?}: {}", run.stderr);
+        assert_eq!(run.paths(), ["app.cfg"], "{extra:?}: {}", run.stderr);
+        assert_eq!(run.findings()[0]["commit"], commit.as_str());
+        let errors = run.error_lines();
+        for id in [&a, &b] {
+            assert!(
+                errors
+                    .iter()
+                    .any(|l| l.contains(&format!("object {id} (pack {pack}) cannot be read")) && l.contains("cycle")),
+                "{errors:#?}"
+            );
+        }
+        assert!(errors.iter().any(|l| l.contains("2 objects are deltas on a cycle of bases")), "{errors:#?}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

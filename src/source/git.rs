@@ -690,6 +690,10 @@ fn walk_commits(objects: &Objects<'_>, tips: &[Oid], shallow: &HashSet<Oid>, wal
     }
 }
 
+/// Commits between two releases of the pack maps' pages in the provenance walk: a commit of the
+/// benchmark reads ~500 trees, each a lookup in the index and a read from a pack window.
+const RELEASE_PACKS_EVERY_COMMITS: usize = 8;
+
 /// Finds where each matched secret entered the history among `commits` (parents first).
 /// `scan_blob` gives a blob's findings; a blob too large to read is named in `report.skipped`
 /// with the path and commit where it appeared.
@@ -716,7 +720,10 @@ pub fn introductions(
         };
     let mut unreadable = Vec::new();
     let mut reported: HashSet<Oid> = HashSet::new();
-    for &cid in commits {
+    for (n, &cid) in commits.iter().enumerate() {
+        if n % RELEASE_PACKS_EVERY_COMMITS == 0 {
+            crate::source::pack::release_mapped_packs();
+        }
         // A commit, its tree, its parents' trees, and what changed against the first parent.
         let read = objects.commit(cid).and_then(|commit| {
             let tree = objects.tree(commit.tree_id())?;

@@ -1,4 +1,5 @@
 //! Where blobs come from.
+pub mod delta;
 pub mod fs;
 pub mod git;
 pub mod history;

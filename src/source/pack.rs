@@ -1,11 +1,11 @@
-//! Reads every object of a repository in process: each pack along its delta tree (every object
-//! decoded exactly once, on all cores, with no cache misses), then the loose objects.
+//! Reads every object of a repository in process: each pack along its delta trees (every blob
+//! decoded once, on all cores, `delta.rs`), then the loose objects.
 //!
-//! This replaced piping `git cat-file --batch-all-objects --batch --unordered` into the matchers:
-//! on the history benchmark the pack traversal decodes the 1.87 GB of blobs in 0.34 s, where
-//! `cat-file` alone takes 1.4 s to write them to /dev/null and most of keytrail's time went into
-//! copying them through the pipe (BENCHMARKS.md). `cat-file` stays as the fallback for an object
-//! format other than SHA-1.
+//! This replaced piping `git cat-file --batch-all-objects --batch --unordered` into the matchers,
+//! where most of keytrail's time went into copying the blobs through the pipe; the traversal
+//! decodes the benchmark's 1.87 GB of blobs in less time than `cat-file` takes to write them to
+//! /dev/null (BENCHMARKS.md). `cat-file` stays as the fallback for an object format other than
+//! SHA-1.
 //!
 //! Damage costs only what is damaged: a pack that cannot be read at all is named and skipped, a
 //! pack that fails part-way (or holds an object too large to decode in memory) is read object by
@@ -19,11 +19,11 @@ use std::sync::Mutex;
 
 use git2::{ObjectType, Oid, Repository};
 use gix_hash::ObjectId;
-use gix_pack::cache::delta::{traverse, Tree};
 
 use crate::finding::Finding;
 use crate::matcher::Matcher;
 use crate::scan::Stats;
+use crate::source::delta;
 use crate::source::git::{match_blob, BlobFindings, GitOptions, HistoryBlobs};
 
 /// Why the in-process read gave up; the caller falls back to `git cat-file`.
@@ -97,11 +97,14 @@ pub fn scan_objects(repo: &Repository, matcher: &Matcher, opts: &GitOptions) -> 
     let sink = Sink::new(matcher, opts);
     let mut errors = Vec::new();
     let mut seen = Seen::default();
+    // Objects libgit2 must not be asked for (it would loop forever on them): the provenance walk
+    // treats them as unreadable.
+    let mut damaged_ids = HashSet::new();
     let dirs = object_dirs(&repo.commondir().join("objects"));
     let mut packs = 0;
     for dir in &dirs {
         for idx_path in pack_indexes(dir, &mut errors) {
-            if scan_pack(repo.path(), &idx_path, &sink, &mut seen, threads, &mut errors)? {
+            if scan_pack(repo.path(), &idx_path, &sink, &mut seen, threads, &mut errors, &mut damaged_ids)? {
                 packs += 1;
             }
         }
@@ -111,7 +114,7 @@ pub fn scan_objects(repo: &Repository, matcher: &Matcher, opts: &GitOptions) -> 
         loose_objects(dir, &seen, &mut loose, &mut errors)?;
     }
     let damaged = scan_loose(&loose, Some(&sink), threads);
-    let damaged_ids = damaged.iter().map(|(oid, _)| *oid).collect();
+    damaged_ids.extend(damaged.iter().map(|(oid, _)| *oid));
     errors.extend(name_damaged(damaged.into_iter().map(|(oid, e)| (oid, e.message)).collect(), "loose objects"));
     let stats =
         Stats { blobs: sink.blobs.into_inner(), blob_bytes: sink.blob_bytes.into_inner(), packs, ..Stats::default() };
@@ -253,8 +256,8 @@ fn file_name(path: &Path) -> String {
     path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
-/// Reads one pack's blobs: along its delta tree when every object fits the decode budget and the
-/// pack is sound, else one object at a time. False when the pack could not be read at all (named
+/// Reads one pack's blobs: along its delta trees when every object fits the decode budget and
+/// the pack is sound, else one object at a time. False when the pack could not be read at all (named
 /// in `errors`).
 fn scan_pack(
     git_dir: &Path,
@@ -263,6 +266,7 @@ fn scan_pack(
     seen: &mut Seen,
     threads: usize,
     errors: &mut Vec<String>,
+    damaged_ids: &mut HashSet<Oid>,
 ) -> Result<bool, Unsupported> {
     let pack_path = idx_path.with_extension("pack");
     let (idx_name, pack_name) = (file_name(idx_path), file_name(&pack_path));
@@ -297,46 +301,60 @@ fn scan_pack(
     }
     let earlier = &*seen;
     let local = Sink::new(sink.matcher, sink.opts);
-    let traversal = if fits_budget(&index, &pack, budget as u64) {
-        traverse_pack(&index, &pack, &local, earlier, threads)?
-    } else {
-        Traversal::OverBudget
-    };
+    let traversal = traverse_pack(&index, &pack, &local, earlier, threads)?;
     if let Traversal::Failed(why) = &traversal {
         errors.push(format!("pack {pack_name} is damaged ({why}); its objects are read one by one"));
     }
     if let Traversal::Done = traversal {
         sink.absorb(local);
     } else {
-        let ids: Vec<Oid> =
-            index.iter().filter(|e| !earlier.contains(&e.oid)).map(|e| to_oid(&e.oid)).collect::<Result<_, _>>()?;
-        let damaged = scan_by_id(git_dir, &ids, sink, threads);
+        let (ids, mut damaged) = readable_by_id(&index, &pack, earlier)?;
+        damaged_ids.extend(damaged.iter().map(|(oid, _)| *oid));
+        damaged.extend(scan_by_id(git_dir, &ids, sink, threads));
+        damaged.sort_by_key(|(oid, _)| *oid);
         errors.extend(name_damaged(damaged, &format!("pack {pack_name}")));
     }
     seen.indexes.push(index);
     Ok(true)
 }
 
-/// Whether every entry of the pack can be decoded within the budget, judged from entry headers
-/// alone (no inflating): a base object's size is in its header; a delta's result size is not, and
-/// a traversal that meets one over the budget fails and falls back to reading object by object.
-///
-/// The headers are spread over the whole pack, so reading them touches every page of its map:
-/// those pages are dropped as the check goes, or a large pack would sit whole in RSS before its
-/// traversal starts (1.2 GiB on the ten-times benchmark).
-fn fits_budget(index: &gix_pack::index::File, pack: &gix_pack::data::File, budget: u64) -> bool {
-    // A fault maps the pages around it too (64 KiB), so 1024 headers in id order, scattered over
-    // the pack, can bring in 64 MiB.
+/// Splits the objects of a pack that failed its traversal (those not read from an earlier pack)
+/// into the ones to read by id through libgit2 and the damaged ones, with why. An object whose
+/// delta chain is broken within the pack, above all one that loops (deltas naming each other as
+/// base by id), is not handed to libgit2: it follows such a chain forever, as git does. A base
+/// missing from this pack is left to libgit2, which looks in the other packs too.
+#[allow(clippy::type_complexity)]
+fn readable_by_id(
+    index: &gix_pack::index::File,
+    pack: &gix_pack::data::File,
+    earlier: &Seen,
+) -> Result<(Vec<Oid>, Vec<(Oid, String)>), Unsupported> {
+    // The entries are spread over the whole pack: its pages are dropped as the check goes, or a
+    // large pack would sit whole in RSS.
     const RELEASE_EVERY_ENTRIES: usize = 1 << 10;
-    let pages = PackPages::new(pack);
-    let fits = index.iter().enumerate().all(|(n, e)| {
+    let pages = MappedPages::of(index, pack);
+    let mut inflate = gix_zlib::Inflate::default();
+    let in_pack = |id: &gix_hash::oid| {
+        Ok(match index.lookup(id) {
+            Some(i) => {
+                Some(gix_pack::data::decode::header::ResolvedBase::InPack(pack.entry(index.pack_offset_at_index(i))?))
+            }
+            None => None,
+        })
+    };
+    let (mut ids, mut damaged) = (Vec::new(), Vec::new());
+    for (n, e) in index.iter().enumerate().filter(|(_, e)| !earlier.contains(&e.oid)) {
         if n % RELEASE_EVERY_ENTRIES == RELEASE_EVERY_ENTRIES - 1 {
             pages.release();
         }
-        pack.entry(e.pack_offset).is_ok_and(|entry| entry.decompressed_size <= budget)
-    });
+        let oid = to_oid(&e.oid)?;
+        match pack.entry(e.pack_offset).and_then(|entry| pack.decode_header(entry, &mut inflate, &in_pack)) {
+            Err(err) if !err.classify().is_not_found() => damaged.push((oid, err.probable_cause().to_string())),
+            _ => ids.push(oid),
+        }
+    }
     pages.release();
-    fits
+    Ok((ids, damaged))
 }
 
 /// How a traversal of a pack along its delta tree ended; short of `Done`, the pack is read object by object.
@@ -348,7 +366,8 @@ enum Traversal {
     Failed(String),
 }
 
-/// Decodes every blob of a pack along its delta tree.
+/// Decodes every blob of a pack along its delta trees (`delta::Walk`), dropping the pages of the
+/// pack's and the index's maps as it goes.
 fn traverse_pack(
     index: &gix_pack::index::File,
     pack: &gix_pack::data::File,
@@ -357,97 +376,126 @@ fn traverse_pack(
     threads: usize,
 ) -> Result<Traversal, Unsupported> {
     let bad_id = AtomicBool::new(false);
-    let interrupt = AtomicBool::new(false);
-    // gix's `traverse_with_index` keeps a 112-byte item per object in the delta tree for the whole
-    // traversal (a copy of its index entry and statistics); the same tree holding each object's
-    // 4-byte index position takes 48, and the ids are read from the index when an object is
-    // decoded. On the ten-times benchmark that is about 150 MiB less (BENCHMARKS.md, "Memory").
-    let mut by_offset: Vec<(u64, u32)> = (0..index.num_objects()).map(|i| (index.pack_offset_at_index(i), i)).collect();
-    by_offset.sort_unstable();
-    let tree = match Tree::from_offsets_in_pack(
-        pack.path(),
-        by_offset.into_iter().map(|(_, i)| i),
-        &|&i| index.pack_offset_at_index(i),
-        &|id| Ok(index.lookup(id).map(|i| index.pack_offset_at_index(i))),
-        &mut gix_utils::progress::Discard,
-        &interrupt,
-        gix_hash::Kind::Sha1,
-    ) {
-        Ok(tree) => tree,
-        Err(e) => return Ok(Traversal::Failed(e.probable_cause().to_string())),
-    };
-    let pages = PackPages::new(pack);
-    let traversed = tree.traverse(
-        |range, pack: &gix_pack::data::File| pack.entry_slice(range),
-        pack,
-        pack.pack_end() as u64,
-        |&mut i: &mut u32, _progress, object: traverse::Context<'_>| {
-            pages.decoded(object.decompressed.len());
-            // Object ids are not re-hashed: neither does `git cat-file`, and hashing every
-            // object would cost more than decoding it.
-            let id = index.oid_at_index(i);
-            if object.entry.header.as_kind() == Some(gix_object::Kind::Blob) && !earlier.contains(id) {
-                match to_oid(id) {
-                    Ok(oid) => sink.blob(oid, object.decompressed),
-                    Err(_) => bad_id.store(true, Ordering::Relaxed),
-                }
+    let pages = MappedPages::of(index, pack);
+    let blob = |i: u32, data: &[u8]| {
+        // Object ids are not re-hashed: neither does `git cat-file`, and hashing every object
+        // would cost more than decoding it.
+        let id = index.oid_at_index(i);
+        if !earlier.contains(id) {
+            match to_oid(id) {
+                Ok(oid) => sink.blob(oid, data),
+                Err(_) => bad_id.store(true, Ordering::Relaxed),
             }
-            Ok(())
-        },
-        traverse::Options {
-            object_progress: Box::new(gix_utils::progress::Discard),
-            size_progress: &mut gix_utils::progress::Discard,
-            thread_limit: Some(threads),
-            should_interrupt: &interrupt,
-            object_hash: gix_hash::Kind::Sha1,
-            alloc_limit_bytes: pack.alloc_limit_bytes,
-        },
-    );
+        }
+    };
+    let release = || pages.release();
+    let budget = pack.alloc_limit_bytes.map_or(u64::MAX, |b| b as u64);
+    let walk = delta::Walk { index, pack, budget, threads, blob: &blob, release: &release };
+    let outcome = walk.run();
     if bad_id.into_inner() {
         return Err(Unsupported(format!("{}: an object id that is not SHA-1", index.path().display())));
     }
-    Ok(match traversed {
-        Ok(_) => Traversal::Done,
-        Err(e) if e.classify().is_resource_exhausted() => Traversal::OverBudget,
-        Err(e) => Traversal::Failed(e.probable_cause().to_string()),
+    Ok(match outcome {
+        delta::Outcome::Done => Traversal::Done,
+        delta::Outcome::OverBudget => Traversal::OverBudget,
+        delta::Outcome::Failed(why) => Traversal::Failed(why),
     })
 }
 
-/// The pages of a pack's map that the traversal touched. They count in the process's RSS until
-/// unmapped, and the traversal reads the whole pack: on the ten-times benchmark, 1.4 GiB of RSS
-/// that is only page cache. Every `RELEASE_EVERY` decoded bytes they are all dropped
-/// (`MADV_DONTNEED`); the few still needed fault back in from the page cache.
-struct PackPages<'a> {
-    map: &'a [u8],
-    decoded: AtomicU64,
+/// The pages of a pack's and its index's maps that reading touched. They count in the process's
+/// RSS until unmapped, and a traversal reads the whole pack and index: on the ten-times benchmark,
+/// 1.4 GiB of RSS that is only page cache. The traversal drops them all (`MADV_DONTNEED`) after
+/// each slice and every 64 MiB decoded; the few still needed fault back in from the page cache.
+struct MappedPages {
+    /// (start, length) of each map.
+    maps: Vec<(usize, usize)>,
 }
 
-const RELEASE_EVERY: u64 = 64 << 20;
-
-impl<'a> PackPages<'a> {
-    fn new(pack: &'a gix_pack::data::File) -> Self {
-        PackPages { map: pack.entry_slice(0..pack.data_len() as u64).unwrap_or(&[]), decoded: AtomicU64::new(0) }
-    }
-
-    fn decoded(&self, bytes: usize) {
-        let before = self.decoded.fetch_add(bytes as u64, Ordering::Relaxed);
-        if before / RELEASE_EVERY != (before + bytes as u64) / RELEASE_EVERY {
-            self.release();
+impl MappedPages {
+    fn of(index: &gix_pack::index::File, pack: &gix_pack::data::File) -> Self {
+        let mut maps = Vec::new();
+        if let Some(map) = pack.entry_slice(0..pack.data_len() as u64) {
+            maps.push((map.as_ptr() as usize, map.len()));
         }
+        maps.extend(index_map(index));
+        MappedPages { maps }
     }
 
     #[cfg(unix)]
     fn release(&self) {
-        // SAFETY: a read-only map of a pack file that nothing writes to. MADV_DONTNEED only drops
-        // the map's pages: a later read faults the same bytes back in from the page cache, so
-        // slices into the map held by other threads stay valid and unchanged.
-        unsafe {
-            libc::madvise(self.map.as_ptr() as *mut libc::c_void, self.map.len(), libc::MADV_DONTNEED);
+        for &(start, len) in &self.maps {
+            // SAFETY: a read-only, file-backed map of a pack or index that nothing writes to.
+            // MADV_DONTNEED only drops its pages: a later read faults the same bytes back in from
+            // the page cache, so slices into the map held by other threads stay valid and
+            // unchanged.
+            unsafe {
+                libc::madvise(start as *mut libc::c_void, len, libc::MADV_DONTNEED);
+            }
         }
     }
 
     #[cfg(not(unix))]
     fn release(&self) {}
+}
+
+/// Drops the resident pages of every read-only map of a pack or pack index in the process
+/// (`MADV_DONTNEED`), libgit2's included: the provenance walk looks trees up by id all over the
+/// index, which libgit2 maps whole (28 bytes an object, 64 MiB on the ten-times benchmark), so
+/// its pages would stay resident and grow with the history. Only maps without write permission
+/// are touched, whose pages fault back in unchanged from the page cache.
+pub fn release_mapped_packs() {
+    #[cfg(target_os = "linux")]
+    {
+        let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else { return };
+        for line in maps.lines() {
+            // start-end perms offset dev inode path
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (Some(range), Some(perms), Some(path)) = (fields.first(), fields.get(1), fields.get(5)) else {
+                continue;
+            };
+            if !perms.starts_with("r-") || !(path.ends_with(".pack") || path.ends_with(".idx")) {
+                continue;
+            }
+            let Some((start, end)) = range.split_once('-') else { continue };
+            let (Ok(start), Ok(end)) = (usize::from_str_radix(start, 16), usize::from_str_radix(end, 16)) else {
+                continue;
+            };
+            // SAFETY: a file-backed map without write permission; MADV_DONTNEED drops its pages
+            // and a later read faults the same bytes back in from the page cache.
+            unsafe {
+                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
+            }
+        }
+    }
+}
+
+/// Where the map of a pack index lies (gix keeps it private): the mapping of the index file that
+/// holds its first object id, from `/proc/self/maps`. Elsewhere than Linux, or when the mapping is
+/// not found as a map of that file, its pages are left alone (they are 28 bytes an object).
+fn index_map(index: &gix_pack::index::File) -> Option<(usize, usize)> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if index.num_objects() == 0 {
+            return None;
+        }
+        let inode = std::fs::metadata(index.path()).ok()?.ino();
+        let at = index.oid_at_index(0).as_bytes().as_ptr() as usize;
+        let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+        maps.lines().find_map(|line| {
+            // start-end perms offset dev inode path
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (start, end) = fields.first()?.split_once('-')?;
+            let (start, end) = (usize::from_str_radix(start, 16).ok()?, usize::from_str_radix(end, 16).ok()?);
+            let file_backed = fields.get(4)?.parse::<u64>().ok()? == inode && fields.get(1)?.starts_with('r');
+            (start <= at && at < end && file_backed).then_some((start, end - start))
+        })
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = index;
+        None
+    }
 }
 
 /// Loose objects (`xx/yyyy…` files) not already read from a pack, with their files.
