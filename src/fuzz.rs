@@ -321,3 +321,27 @@ pub fn staged_lines(data: &[u8]) {
         assert!(same.is_empty(), "a diff of a text to itself adds {same:?}");
     }
 }
+
+/// Applying a git delta from a pack (`source::delta::apply`): the first two bytes (little-endian)
+/// say how long the base is, the rest is the delta. It never reads outside the base or the delta,
+/// and what it makes has the size the delta declares, no more than the budget.
+pub fn delta(data: &[u8]) {
+    use crate::source::delta::{apply, DeltaError};
+    const BUDGET: u64 = 1 << 20;
+    let Some((head, rest)) = data.split_first_chunk::<2>() else { return };
+    let (base, delta) = rest.split_at(usize::from(u16::from_le_bytes(*head)).min(rest.len()));
+    let mut out = vec![0xAA; 7];
+    match apply(base, delta, &mut out, BUDGET) {
+        Ok(()) => {
+            assert!(out.len() as u64 <= BUDGET, "a result of {} bytes over the budget", out.len());
+            // Every byte made comes from the base or the delta; a result with bytes from neither
+            // would show a stale buffer.
+            let mut known = [false; 256];
+            for &b in base.iter().chain(delta) {
+                known[usize::from(b)] = true;
+            }
+            assert!(out.iter().all(|&b| known[usize::from(b)]), "a byte from neither base nor delta");
+        }
+        Err(DeltaError::OverBudget | DeltaError::Corrupt(_)) => {}
+    }
+}

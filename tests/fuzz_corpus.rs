@@ -15,6 +15,7 @@ const TARGETS: &[(&str, Target)] = &[
     ("config", keytrail::fuzz::config),
     ("inventory", keytrail::fuzz::inventory),
     ("staged_lines", keytrail::fuzz::staged_lines),
+    ("delta", keytrail::fuzz::delta),
 ];
 
 /// Runs every file under `dir/<target>/` through its target; returns how many ran and the

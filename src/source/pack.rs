@@ -444,57 +444,74 @@ impl MappedPages {
 /// its pages would stay resident and grow with the history. Only maps without write permission
 /// are touched, whose pages fault back in unchanged from the page cache.
 pub fn release_mapped_packs() {
-    #[cfg(target_os = "linux")]
-    {
-        let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else { return };
-        for line in maps.lines() {
-            // start-end perms offset dev inode path
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let (Some(range), Some(perms), Some(path)) = (fields.first(), fields.get(1), fields.get(5)) else {
-                continue;
-            };
-            if !perms.starts_with("r-") || !(path.ends_with(".pack") || path.ends_with(".idx")) {
-                continue;
-            }
-            let Some((start, end)) = range.split_once('-') else { continue };
-            let (Ok(start), Ok(end)) = (usize::from_str_radix(start, 16), usize::from_str_radix(end, 16)) else {
-                continue;
-            };
+    let Some(maps) = process_maps() else { return };
+    for map in maps.lines().filter_map(Mapping::parse) {
+        if map.read_only && (map.path.ends_with(".pack") || map.path.ends_with(".idx")) {
             // SAFETY: a file-backed map without write permission; MADV_DONTNEED drops its pages
             // and a later read faults the same bytes back in from the page cache.
             unsafe {
-                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
+                libc::madvise(map.start as *mut libc::c_void, map.end - map.start, libc::MADV_DONTNEED);
             }
         }
     }
 }
 
-/// Where the map of a pack index lies (gix keeps it private): the mapping of the index file that
-/// holds its first object id, from `/proc/self/maps`. Elsewhere than Linux, or when the mapping is
-/// not found as a map of that file, its pages are left alone (they are 28 bytes an object).
+/// Where the map of a pack index lies (gix keeps it private): the read-only map of the index
+/// file that holds its first object id. Elsewhere than Linux its pages are left alone (28 bytes
+/// an object).
 fn index_map(index: &gix_pack::index::File) -> Option<(usize, usize)> {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::unix::fs::MetadataExt;
-        if index.num_objects() == 0 {
-            return None;
-        }
-        let inode = std::fs::metadata(index.path()).ok()?.ino();
-        let at = index.oid_at_index(0).as_bytes().as_ptr() as usize;
-        let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
-        maps.lines().find_map(|line| {
-            // start-end perms offset dev inode path
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let (start, end) = fields.first()?.split_once('-')?;
-            let (start, end) = (usize::from_str_radix(start, 16).ok()?, usize::from_str_radix(end, 16).ok()?);
-            let file_backed = fields.get(4)?.parse::<u64>().ok()? == inode && fields.get(1)?.starts_with('r');
-            (start <= at && at < end && file_backed).then_some((start, end - start))
-        })
+    if index.num_objects() == 0 {
+        return None;
     }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = index;
+    let inode = file_inode(index.path())?;
+    let at = index.oid_at_index(0).as_bytes().as_ptr() as usize;
+    let maps = process_maps()?;
+    let map = maps.lines().filter_map(Mapping::parse).find(|m| m.start <= at && at < m.end)?;
+    (map.read_only && map.inode == inode).then_some((map.start, map.end - map.start))
+}
+
+/// The process's memory maps (`/proc/self/maps`), where there are such.
+fn process_maps() -> Option<String> {
+    if cfg!(target_os = "linux") {
+        std::fs::read_to_string("/proc/self/maps").ok()
+    } else {
         None
+    }
+}
+
+#[cfg(unix)]
+fn file_inode(path: &Path) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| m.ino())
+}
+
+#[cfg(not(unix))]
+fn file_inode(_: &Path) -> Option<u64> {
+    None
+}
+
+/// One line of `/proc/self/maps`: `start-end perms offset dev inode path`.
+struct Mapping<'a> {
+    start: usize,
+    end: usize,
+    read_only: bool,
+    inode: u64,
+    path: &'a str,
+}
+
+impl<'a> Mapping<'a> {
+    fn parse(line: &'a str) -> Option<Self> {
+        let mut fields = line.split_whitespace();
+        let (start, end) = fields.next()?.split_once('-')?;
+        let perms = fields.next()?;
+        let inode = fields.nth(2)?.parse().ok()?;
+        Some(Mapping {
+            start: usize::from_str_radix(start, 16).ok()?,
+            end: usize::from_str_radix(end, 16).ok()?,
+            read_only: perms.starts_with("r-"),
+            inode,
+            path: fields.next().unwrap_or(""),
+        })
     }
 }
 
@@ -752,4 +769,43 @@ pub fn read_loose(path: &Path, max_blob_size: u64) -> Result<Loose, LooseError> 
         return Err(mismatch(format!("{total} bytes where its header declares {size}")));
     }
     Ok(if keep { Loose::Blob(body) } else { Loose::Other(kind) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_lines_of_proc_maps() {
+        let pack = "7ff638c00000-7ff641b66000 r--s 00000000 fd:01 4474 /r/.git/objects/pack/pack-1.pack";
+        let m = Mapping::parse(pack).unwrap();
+        assert_eq!((m.start, m.end, m.read_only, m.inode), (0x7ff638c00000, 0x7ff641b66000, true, 4474));
+        assert_eq!(m.path, "/r/.git/objects/pack/pack-1.pack");
+        let heap = Mapping::parse("55d0c3a4e000-55d0c3a6f000 rw-p 00000000 00:00 0 [heap]").unwrap();
+        assert!(!heap.read_only && heap.inode == 0 && heap.path == "[heap]");
+        let anonymous = Mapping::parse("7f1110000000-7f1110021000 rw-p 00000000 00:00 0").unwrap();
+        assert_eq!(anonymous.path, "");
+        assert!(Mapping::parse("garbage").is_none());
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn finds_the_map_of_a_pack_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = git2::Repository::init(dir.path()).unwrap();
+        let blob = repo.blob(b"some content").unwrap();
+        let mut builder = repo.packbuilder().unwrap();
+        builder.insert_object(blob, None).unwrap();
+        builder.write(&dir.path().join(".git/objects/pack"), 0o644).unwrap();
+        let idx = std::fs::read_dir(dir.path().join(".git/objects/pack"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|x| x == "idx"))
+            .unwrap();
+        let index = gix_pack::index::File::at(&idx, gix_hash::Kind::Sha1).unwrap();
+        let (start, len) = index_map(&index).expect("the index's map is found");
+        let first = index.oid_at_index(0).as_bytes().as_ptr() as usize;
+        assert!(start <= first && first < start + len);
+        assert!(len >= std::fs::metadata(&idx).unwrap().len() as usize);
+    }
 }
