@@ -1,7 +1,7 @@
 //! History scanning against real repositories built at test time with `git`.
 mod common;
 
-use common::{commit_all, findings, git, git_cmd, keytrail, repo, scan_json, write, Fake};
+use common::{commit_all, findings, git, git_cmd, keytrail, pack_file, repo, scan_json, write, Fake};
 
 #[test]
 fn secret_added_then_removed_is_found_with_its_commit() {
@@ -363,12 +363,7 @@ fn packed_history_gives_the_same_findings_as_loose_objects() {
 }
 
 fn pack_index(d: &std::path::Path) -> String {
-    let pack = d.join(".git/objects/pack");
-    let idx = std::fs::read_dir(&pack)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|x| x == "idx"));
-    idx.unwrap().display().to_string()
+    pack_file(d, "idx").display().to_string()
 }
 
 /// The pack read a few objects at a time (`KEYTRAIL_PACK_SLICE`), so most deltas have their

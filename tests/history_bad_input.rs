@@ -9,8 +9,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use common::{
-    commit_all, corrupt_loose_object, damage_loose_object, findings, git, git_cmd, keytrail, make_writable, repo,
-    scan_json, scan_run, write, Fake, LooseDamage,
+    commit_all, corrupt_loose_object, damage_loose_object, findings, git, git_cmd, keytrail, make_writable, pack_file,
+    repo, scan_json, scan_run, write, Fake, LooseDamage,
 };
 use serde_json::Value;
 
@@ -367,11 +367,7 @@ fn damaged_pack_is_named_and_the_loose_history_is_still_read() {
         let added = commit_all(d, "add a key, loose");
         write(d, "loose.cfg", "key = none\n");
         commit_all(d, "remove it");
-        let pack = std::fs::read_dir(d.join(".git/objects/pack"))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .find(|p| p.extension().is_some_and(|x| x == "pack"))
-            .expect("a pack after gc");
+        let pack = pack_file(d, "pack");
         let idx = pack.with_extension("idx");
         match damage {
             PackDamage::Truncated => {
@@ -385,11 +381,7 @@ fn damaged_pack_is_named_and_the_loose_history_is_still_read() {
                 write(other.path(), "other.txt", "another repository\n");
                 commit_all(other.path(), "other");
                 git(other.path(), &["gc", "-q"]);
-                let foreign = std::fs::read_dir(other.path().join(".git/objects/pack"))
-                    .unwrap()
-                    .map(|e| e.unwrap().path())
-                    .find(|p| p.extension().is_some_and(|x| x == "idx"))
-                    .unwrap();
+                let foreign = pack_file(other.path(), "idx");
                 make_writable(&idx);
                 std::fs::copy(foreign, &idx).unwrap();
             }

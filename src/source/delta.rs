@@ -191,15 +191,17 @@ impl Walk<'_> {
         let mut slice = Slice { offsets, positions, first_child, next_sibling, roots: Vec::new() };
         // Every object must hang below a base object or a base outside the slice; what does not
         // is on a cycle of deltas naming each other by id.
+        // Each tree is counted once: blob roots keep their count as the tree's weight.
         let mut reached = 0;
+        let mut blob_roots = blob_roots.into_iter().peekable();
         for node in (0..n).filter(|&node| parents[node] == NONE) {
-            reached += 1 + slice.count_below(slice.first_child[node]);
+            let weight = 1 + slice.count_below(slice.first_child[node]);
+            reached += weight;
+            if blob_roots.next_if_eq(&(node as u32)).is_some() {
+                slice.roots.push(Root { start: Start::Object(node as u32), weight });
+            }
         }
         drop(parents);
-        for &node in &blob_roots {
-            let weight = 1 + slice.count_below(slice.first_child[node as usize]);
-            slice.roots.push(Root { start: Start::Object(node), weight });
-        }
         for (e, &base) in external.iter().enumerate() {
             let weight = slice.count_below(external_first[e]);
             reached += weight;
@@ -251,6 +253,16 @@ impl Walk<'_> {
             (self.release)();
         }
     }
+}
+
+/// The entry of the object `id` when it is in this pack: how a delta that names its base by id
+/// (REF_DELTA) finds it.
+pub fn entry_by_id(
+    index: &gix_pack::index::File,
+    pack: &gix_pack::data::File,
+    id: &gix_hash::oid,
+) -> gix_error::Result<Option<gix_pack::data::Entry>> {
+    index.lookup(id).map(|i| pack.entry(index.pack_offset_at_index(i))).transpose()
 }
 
 fn failed(e: &gix_error::Error) -> Outcome {
@@ -331,12 +343,7 @@ impl Worker {
                 slice.first_child[node as usize]
             }
             Start::External { offset, first_child } => {
-                let in_pack = |id: &gix_hash::oid| -> gix_error::Result<Option<gix_pack::data::Entry>> {
-                    match walk.index.lookup(id) {
-                        Some(i) => walk.pack.entry(walk.index.pack_offset_at_index(i)).map(Some),
-                        None => Ok(None),
-                    }
-                };
+                let in_pack = |id: &gix_hash::oid| entry_by_id(walk.index, walk.pack, id);
                 let entry = walk.pack.entry(offset).map_err(|e| failed(&e))?;
                 let header = walk
                     .pack

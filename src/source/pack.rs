@@ -302,10 +302,10 @@ fn scan_pack(
     let earlier = &*seen;
     let local = Sink::new(sink.matcher, sink.opts);
     let traversal = traverse_pack(&index, &pack, &local, earlier, threads)?;
-    if let Traversal::Failed(why) = &traversal {
+    if let delta::Outcome::Failed(why) = &traversal {
         errors.push(format!("pack {pack_name} is damaged ({why}); its objects are read one by one"));
     }
-    if let Traversal::Done = traversal {
+    if let delta::Outcome::Done = traversal {
         sink.absorb(local);
     } else {
         let (ids, mut damaged) = readable_by_id(&index, &pack, earlier)?;
@@ -335,12 +335,7 @@ fn readable_by_id(
     let pages = MappedPages::of(index, pack);
     let mut inflate = gix_zlib::Inflate::default();
     let in_pack = |id: &gix_hash::oid| {
-        Ok(match index.lookup(id) {
-            Some(i) => {
-                Some(gix_pack::data::decode::header::ResolvedBase::InPack(pack.entry(index.pack_offset_at_index(i))?))
-            }
-            None => None,
-        })
+        Ok(delta::entry_by_id(index, pack, id)?.map(gix_pack::data::decode::header::ResolvedBase::InPack))
     };
     let (mut ids, mut damaged) = (Vec::new(), Vec::new());
     for (n, e) in index.iter().enumerate().filter(|(_, e)| !earlier.contains(&e.oid)) {
@@ -357,24 +352,15 @@ fn readable_by_id(
     Ok((ids, damaged))
 }
 
-/// How a traversal of a pack along its delta tree ended; short of `Done`, the pack is read object by object.
-enum Traversal {
-    Done,
-    /// An object is larger than the decode budget.
-    OverBudget,
-    /// Damage, with what the decoder said.
-    Failed(String),
-}
-
 /// Decodes every blob of a pack along its delta trees (`delta::Walk`), dropping the pages of the
-/// pack's and the index's maps as it goes.
+/// pack's and the index's maps as it goes. Short of `Done`, the pack is read object by object.
 fn traverse_pack(
     index: &gix_pack::index::File,
     pack: &gix_pack::data::File,
     sink: &Sink<'_>,
     earlier: &Seen,
     threads: usize,
-) -> Result<Traversal, Unsupported> {
+) -> Result<delta::Outcome, Unsupported> {
     let bad_id = AtomicBool::new(false);
     let pages = MappedPages::of(index, pack);
     let blob = |i: u32, data: &[u8]| {
@@ -395,11 +381,7 @@ fn traverse_pack(
     if bad_id.into_inner() {
         return Err(Unsupported(format!("{}: an object id that is not SHA-1", index.path().display())));
     }
-    Ok(match outcome {
-        delta::Outcome::Done => Traversal::Done,
-        delta::Outcome::OverBudget => Traversal::OverBudget,
-        delta::Outcome::Failed(why) => Traversal::Failed(why),
-    })
+    Ok(outcome)
 }
 
 /// The pages of a pack's and its index's maps that reading touched. They count in the process's

@@ -242,6 +242,15 @@ pub fn scan_with(mut cmd: Command, dir: &Path, extra: &[&str]) -> ScanRun {
     ScanRun { code, json, stderr }
 }
 
+/// The first file of `repo`'s pack directory whose name ends in `.ext` (`pack` or `idx`).
+pub fn pack_file(repo: &Path, ext: &str) -> std::path::PathBuf {
+    std::fs::read_dir(repo.join(".git/objects/pack"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == ext))
+        .unwrap_or_else(|| panic!("no .{ext} file in {}", repo.display()))
+}
+
 pub fn loose_object_path(repo: &Path, oid: &str) -> std::path::PathBuf {
     repo.join(".git/objects").join(&oid[..2]).join(&oid[2..])
 }
