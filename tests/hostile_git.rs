@@ -461,6 +461,27 @@ fn a_graft_cycle_ends_and_every_commit_is_scanned() {
     assert_eq!(run.json["stats"]["commits"], 0);
 }
 
+// A graft that makes a commit a root is honoured as git honours it: what that commit holds is
+// new in it, and what is behind it is no longer in the history.
+#[test]
+fn a_graft_that_cuts_the_history_is_followed_as_git_does() {
+    let r = repo();
+    let d = r.path();
+    write(d, "README", "start\n");
+    commit_all(d, "start");
+    write(d, "app.cfg", format!("token = {}\n", Fake::new(1751).github_pat()));
+    commit_all(d, "a token");
+    write(d, "README", "more\n");
+    let tip = commit_all(d, "more");
+    std::fs::write(d.join(".git/info/grafts"), format!("{tip}\n")).unwrap();
+    assert_eq!(git(d, &["rev-list", "--count", "HEAD"]), "1", "git sees one commit");
+
+    let run = scan_run(d, &["--history-only"]);
+    assert_eq!(run.paths(), ["app.cfg"], "{}", run.stderr);
+    assert_eq!(run.findings()[0]["commit"], tip.as_str(), "new in the grafted root: {}", run.stderr);
+    assert_eq!(run.json["stats"]["commits"], 1, "{}", run.stderr);
+}
+
 // `git replace` swaps an object for another wherever git reads it; a replacement can make a
 // cycle for git. keytrail reads the original objects, and the replacement too (it is a ref).
 #[test]

@@ -20,12 +20,13 @@ use std::process::{Command, Stdio};
 use std::rc::Rc;
 use std::sync::Mutex;
 
-use git2::{ObjectType, Oid, Repository, Sort, Tree};
+use git2::{ObjectType, Oid, Repository, Sort};
 use serde::Serialize;
 
 use crate::finding::Finding;
 use crate::matcher::Matcher;
 use crate::scan::{blob_findings, is_binary, Notice, Report, Stats};
+use crate::source::store::{self, ObjectStore, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GitError {
@@ -322,12 +323,15 @@ struct Change {
     new: Option<Oid>,
 }
 
-/// Reads commits, trees and tags through libgit2, except objects known to be damaged: libgit2 is
-/// never handed a loose object keytrail could not read whole, since it loops forever on a
-/// truncated one (see [`crate::source::pack::read_loose`]).
+/// Reads commits, trees and tags for the walks, through keytrail's own reader of the object store
+/// ([`ObjectStore`]: no pack is mapped, so memory does not grow with the packs), and through
+/// libgit2 only for what that reader does not find. Objects known to be damaged are refused:
+/// libgit2 loops forever on a truncated loose object (see [`crate::source::pack::read_loose`]) or
+/// a cycle of deltas.
 #[derive(Clone, Copy)]
 pub struct Objects<'r> {
     pub repo: &'r Repository,
+    pub store: &'r ObjectStore,
     pub damaged: &'r HashSet<Oid>,
 }
 
@@ -339,6 +343,113 @@ const MAX_TAG_DEPTH: usize = 64;
 /// hand-made tree can hold itself, ids not being re-hashed.
 const MAX_TREE_DEPTH: usize = 4096;
 
+/// What the walks need of a commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Commit {
+    pub id: Oid,
+    pub tree: Oid,
+    pub parents: Vec<Oid>,
+}
+
+impl Commit {
+    /// Parses a commit as strictly as libgit2 does up to its committer: `tree`, any `parent`s,
+    /// `author` and `committer`, in that order.
+    fn parse(id: Oid, data: &[u8]) -> Result<Commit, String> {
+        let mut lines = data.split(|&b| b == b'\n');
+        let tree = lines.next().and_then(|l| hex_after(l, b"tree ")).ok_or("failed to parse commit: no tree")?;
+        let mut parents = Vec::new();
+        let mut line = lines.next();
+        while let Some(l) = line.filter(|l| l.starts_with(b"parent ")) {
+            parents.push(hex_after(l, b"parent ").ok_or("failed to parse commit: a malformed parent")?);
+            line = lines.next();
+        }
+        if !line.is_some_and(|l| l.starts_with(b"author ")) {
+            return Err("failed to parse commit: no author".into());
+        }
+        if !lines.next().is_some_and(|l| l.starts_with(b"committer ")) {
+            return Err("failed to parse commit: no committer".into());
+        }
+        Ok(Commit { id, tree, parents })
+    }
+}
+
+/// The id written in hex after `key` on `line`, and nothing else.
+fn hex_after(line: &[u8], key: &[u8]) -> Option<Oid> {
+    let hex = line.strip_prefix(key)?;
+    if hex.len() != 40 {
+        return None;
+    }
+    Oid::from_str(std::str::from_utf8(hex).ok()?).ok()
+}
+
+/// A tree, its entries checked once as it is read and parsed again as they are iterated.
+#[derive(Clone)]
+pub struct Tree {
+    id: Oid,
+    data: Rc<Vec<u8>>,
+}
+
+/// One entry of a tree. Its kind comes from its mode, as libgit2 and git decide it: a directory
+/// is a tree, a gitlink a commit, anything else a blob.
+#[derive(Debug, Clone, Copy)]
+pub struct TreeEntry<'a> {
+    pub name: &'a [u8],
+    pub id: Oid,
+    pub kind: ObjectType,
+}
+
+impl Tree {
+    fn parse(id: Oid, data: Rc<Vec<u8>>) -> Result<Tree, String> {
+        let mut rest = &data[..];
+        while !rest.is_empty() {
+            next_entry(&mut rest).map_err(|why| format!("failed to parse tree: {why}"))?;
+        }
+        Ok(Tree { id, data })
+    }
+
+    pub fn id(&self) -> Oid {
+        self.id
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = TreeEntry<'_>> {
+        let mut rest = &self.data[..];
+        std::iter::from_fn(move || if rest.is_empty() { None } else { next_entry(&mut rest).ok() })
+    }
+
+    /// The entry named `name`.
+    pub fn get(&self, name: &[u8]) -> Option<TreeEntry<'_>> {
+        self.iter().find(|e| e.name == name)
+    }
+}
+
+/// Parses the tree entry at the start of `rest` (`<octal mode> <name>\0<20-byte id>`) and moves
+/// past it.
+fn next_entry<'a>(rest: &mut &'a [u8]) -> Result<TreeEntry<'a>, &'static str> {
+    let space = rest.iter().position(|&b| b == b' ').ok_or("can't parse filemode")?;
+    let digits = &rest[..space];
+    if digits.is_empty() || digits.len() > 7 || digits.iter().any(|b| !(b'0'..=b'7').contains(b)) {
+        return Err("can't parse filemode");
+    }
+    let mode = digits.iter().fold(0u32, |m, b| (m << 3) | u32::from(b - b'0'));
+    let after = &rest[space + 1..];
+    let nul = after.iter().position(|&b| b == 0).filter(|&n| n > 0).ok_or("can't parse filename")?;
+    let id = after.get(nul + 1..nul + 21).ok_or("truncated entry")?;
+    let id = Oid::from_bytes(id).map_err(|_| "truncated entry")?;
+    let kind = match mode & 0o170000 {
+        0o040000 => ObjectType::Tree,
+        0o160000 => ObjectType::Commit,
+        _ => ObjectType::Blob,
+    };
+    let entry = TreeEntry { name: &after[..nul], id, kind };
+    *rest = &after[nul + 21..];
+    Ok(entry)
+}
+
+/// The id an annotated tag points to (its first line, `object <hex>`).
+fn tag_target(data: &[u8]) -> Option<Oid> {
+    data.split(|&b| b == b'\n').next().and_then(|l| hex_after(l, b"object "))
+}
+
 impl<'r> Objects<'r> {
     fn check(&self, oid: Oid) -> Result<(), git2::Error> {
         if self.damaged.contains(&oid) {
@@ -347,28 +458,62 @@ impl<'r> Objects<'r> {
         Ok(())
     }
 
-    pub fn commit(&self, oid: Oid) -> Result<git2::Commit<'r>, git2::Error> {
+    /// Object `oid`'s kind and content: from keytrail's reader, or from libgit2 when that reader
+    /// does not find it (a pack index of another version, say).
+    fn read(&self, oid: Oid) -> Result<store::Object, git2::Error> {
         self.check(oid)?;
-        self.repo.find_commit(oid)
+        match self.store.read(oid) {
+            Ok(object) => Ok(object),
+            Err(StoreError::Missing) => {
+                let odb = self.repo.odb()?;
+                let object = odb.read(oid)?;
+                Ok((object.kind(), Rc::new(object.data().to_vec())))
+            }
+            Err(StoreError::Damaged(why)) => Err(git2::Error::from_str(&why)),
+        }
     }
 
-    pub fn tree(&self, oid: Oid) -> Result<Tree<'r>, git2::Error> {
+    fn kind(&self, oid: Oid) -> Result<ObjectType, git2::Error> {
         self.check(oid)?;
-        self.repo.find_tree(oid)
+        match self.store.kind(oid) {
+            Ok(kind) => Ok(kind),
+            Err(StoreError::Missing) => Ok(self.repo.odb()?.read_header(oid)?.1),
+            Err(StoreError::Damaged(why)) => Err(git2::Error::from_str(&why)),
+        }
+    }
+
+    /// Object `oid`, which must be of `kind`.
+    fn read_as(&self, oid: Oid, kind: ObjectType) -> Result<Rc<Vec<u8>>, git2::Error> {
+        match self.read(oid)? {
+            (k, data) if k == kind => Ok(data),
+            (k, _) => Err(git2::Error::from_str(&format!("it is a {k}, not a {kind}"))),
+        }
+    }
+
+    pub fn commit(&self, oid: Oid) -> Result<Commit, git2::Error> {
+        let data = self.read_as(oid, ObjectType::Commit)?;
+        let mut commit = Commit::parse(oid, &data).map_err(|e| git2::Error::from_str(&e))?;
+        if let Some(parents) = self.store.grafted_parents(oid) {
+            commit.parents = parents.to_vec();
+        }
+        Ok(commit)
+    }
+
+    pub fn tree(&self, oid: Oid) -> Result<Tree, git2::Error> {
+        let data = self.read_as(oid, ObjectType::Tree)?;
+        Tree::parse(oid, data).map_err(|e| git2::Error::from_str(&e))
     }
 
     /// The commit `oid` names once annotated tags are followed; `None` for a tree or a blob.
     pub fn commit_of(&self, oid: Oid) -> Result<Option<Oid>, git2::Error> {
         let mut id = oid;
         for _ in 0..MAX_TAG_DEPTH {
-            self.check(id)?;
-            let object = self.repo.find_object(id, None)?;
-            match object.kind() {
-                Some(ObjectType::Commit) => return Ok(Some(id)),
-                Some(ObjectType::Tag) => match object.as_tag() {
-                    Some(tag) => id = tag.target_id(),
-                    None => return Ok(None),
-                },
+            match self.kind(id)? {
+                ObjectType::Commit => return Ok(Some(id)),
+                ObjectType::Tag => {
+                    let data = self.read_as(id, ObjectType::Tag)?;
+                    id = tag_target(&data).ok_or_else(|| git2::Error::from_str("failed to parse tag: no object"))?;
+                }
                 _ => return Ok(None),
             }
         }
@@ -404,9 +549,9 @@ impl Chain {
 }
 
 /// A pair of subtrees still to compare.
-struct Pending<'r> {
-    old: Option<Tree<'r>>,
-    new: Option<Tree<'r>>,
+struct Pending {
+    old: Option<Tree>,
+    new: Option<Tree>,
     prefix: Vec<u8>,
     chain: Option<Rc<Chain>>,
 }
@@ -415,10 +560,10 @@ struct Pending<'r> {
 /// read is recorded in `unreadable` and passed over, so one damaged tree costs only its own files.
 /// The descent keeps its own stack, so no depth of nesting can overflow the thread's, and a tree
 /// that holds itself (possible when ids are not re-hashed) is entered once.
-fn diff_trees<'r>(
-    objects: &Objects<'r>,
-    old: Option<&Tree<'r>>,
-    new: Option<&Tree<'r>>,
+fn diff_trees(
+    objects: &Objects<'_>,
+    old: Option<&Tree>,
+    new: Option<&Tree>,
     out: &mut Vec<Change>,
     unreadable: &mut Vec<Unreadable>,
 ) {
@@ -452,39 +597,39 @@ fn diff_trees<'r>(
         };
         let down =
             |id: Oid| Some(Rc::new(Chain { id, depth: chain.as_ref().map_or(1, |c| c.depth + 1), up: chain.clone() }));
-        let mut old_entries: HashMap<Vec<u8>, (Oid, Option<ObjectType>)> = HashMap::new();
+        let mut old_entries: HashMap<&[u8], (Oid, ObjectType)> = HashMap::new();
         if let Some(t) = &old {
             for e in t.iter() {
-                old_entries.insert(e.name_bytes().to_vec(), (e.id(), e.kind()));
+                old_entries.insert(e.name, (e.id, e.kind));
             }
         }
         if let Some(t) = &new {
             for e in t.iter() {
-                let name = e.name_bytes();
+                let name = e.name;
                 let before = old_entries.remove(name);
-                if before.is_some_and(|(id, _)| id == e.id()) {
+                if before.is_some_and(|(id, _)| id == e.id) {
                     continue;
                 }
                 let path = join(name);
-                let old_blob = before.filter(|(_, k)| *k == Some(ObjectType::Blob)).map(|(id, _)| id);
-                let old_tree = before.filter(|(_, k)| *k == Some(ObjectType::Tree)).map(|(id, _)| id);
-                match e.kind() {
-                    Some(ObjectType::Blob) => out.push(Change { path: path.clone(), old: old_blob, new: Some(e.id()) }),
-                    Some(ObjectType::Tree) => {
-                        if let Some(sub) = subtree(e.id(), &path, unreadable) {
+                let old_blob = before.filter(|(_, k)| *k == ObjectType::Blob).map(|(id, _)| id);
+                let old_tree = before.filter(|(_, k)| *k == ObjectType::Tree).map(|(id, _)| id);
+                match e.kind {
+                    ObjectType::Blob => out.push(Change { path: path.clone(), old: old_blob, new: Some(e.id) }),
+                    ObjectType::Tree => {
+                        if let Some(sub) = subtree(e.id, &path, unreadable) {
                             let old_sub = old_tree.and_then(|id| subtree(id, &path, unreadable));
-                            let chain = down(e.id());
+                            let chain = down(e.id);
                             pending.push(Pending { old: old_sub, new: Some(sub), prefix: path.clone(), chain });
                         }
                     }
                     _ => {}
                 }
-                if e.kind() != Some(ObjectType::Blob) {
+                if e.kind != ObjectType::Blob {
                     if let Some(ob) = old_blob {
                         out.push(Change { path: path.clone(), old: Some(ob), new: None });
                     }
                 }
-                if e.kind() != Some(ObjectType::Tree) {
+                if e.kind != ObjectType::Tree {
                     if let Some(id) = old_tree {
                         if let Some(old_sub) = subtree(id, &path, unreadable) {
                             pending.push(Pending { old: Some(old_sub), new: None, prefix: path, chain: down(id) });
@@ -494,10 +639,10 @@ fn diff_trees<'r>(
             }
         }
         for (name, (id, kind)) in old_entries {
-            let path = join(&name);
+            let path = join(name);
             match kind {
-                Some(ObjectType::Blob) => out.push(Change { path, old: Some(id), new: None }),
-                Some(ObjectType::Tree) => {
+                ObjectType::Blob => out.push(Change { path, old: Some(id), new: None }),
+                ObjectType::Tree => {
                     if let Some(sub) = subtree(id, &path, unreadable) {
                         pending.push(Pending { old: Some(sub), new: None, prefix: path, chain: down(id) });
                     }
@@ -643,7 +788,7 @@ fn walk_commits(objects: &Objects<'_>, tips: &[Oid], shallow: &HashSet<Oid>, wal
         match objects.commit(oid) {
             Ok(_) if shallow.contains(&oid) => Some(Vec::new()),
             // Reversed, so that the first parent is walked first.
-            Ok(c) => Some(c.parent_ids().collect::<Vec<_>>().into_iter().rev().collect()),
+            Ok(c) => Some(c.parents.into_iter().rev().collect()),
             Err(e) => {
                 let whose = child.map(|c| format!(" (a parent of {c})")).unwrap_or_default();
                 let what = if e.code() == git2::ErrorCode::NotFound {
@@ -726,10 +871,10 @@ pub fn introductions(
         }
         // A commit, its tree, its parents' trees, and what changed against the first parent.
         let read = objects.commit(cid).and_then(|commit| {
-            let tree = objects.tree(commit.tree_id())?;
+            let tree = objects.tree(commit.tree)?;
             // An unreadable first parent leaves nothing to diff against: all is new.
             let parents: Vec<Option<Tree>> =
-                commit.parent_ids().map(|p| objects.commit(p).and_then(|c| objects.tree(c.tree_id())).ok()).collect();
+                commit.parents.iter().map(|&p| objects.commit(p).and_then(|c| objects.tree(c.tree)).ok()).collect();
             changes.clear();
             let first = parents.first().and_then(Option::as_ref);
             diff_trees(objects, first, Some(&tree), &mut changes, &mut unreadable);
@@ -785,7 +930,7 @@ pub fn introductions(
             }
             let mut before: HashSet<String> = change.old.map(|o| fingerprints(o, &mut findings_of)).unwrap_or_default();
             for other in parents.iter().skip(1).flatten() {
-                if let Some((id, Some(ObjectType::Blob))) = entry_at(objects, other, &change.path) {
+                if let Some((id, ObjectType::Blob)) = entry_at(objects, other, &change.path) {
                     before.extend(fingerprints(id, &mut findings_of));
                 }
             }
@@ -794,7 +939,7 @@ pub fn introductions(
                 if before.contains(&f.fingerprint) {
                     continue;
                 }
-                let p = provenance.get_or_insert_with(|| provenance_of(&commit));
+                let p = provenance.get_or_insert_with(|| provenance_of(objects.repo, commit.id));
                 f.path = path.clone();
                 f.history = Some(p.clone());
                 out.push(f);
@@ -804,7 +949,20 @@ pub fn introductions(
     out
 }
 
-fn provenance_of(commit: &git2::Commit) -> Provenance {
+/// Who wrote commit `id` and when, read through libgit2 for its parsing of signatures and
+/// summaries (only commits that introduce a secret are asked, and keytrail has read each whole
+/// already). A commit libgit2 cannot parse still gives its id.
+fn provenance_of(repo: &Repository, id: Oid) -> Provenance {
+    let Ok(commit) = repo.find_commit(id) else {
+        return Provenance {
+            commit: id.to_string(),
+            author: String::new(),
+            email: String::new(),
+            date: String::new(),
+            summary: String::new(),
+            present_at_head: false,
+        };
+    };
     let author = commit.author();
     let when = author.when();
     Provenance {
@@ -830,18 +988,18 @@ fn path_for_message(path: &[u8]) -> String {
 }
 
 /// The entry at `path` (`/`-separated) in `tree`, its subtrees read through `objects`.
-fn entry_at(objects: &Objects<'_>, tree: &Tree<'_>, path: &[u8]) -> Option<(Oid, Option<ObjectType>)> {
+fn entry_at(objects: &Objects<'_>, tree: &Tree, path: &[u8]) -> Option<(Oid, ObjectType)> {
     let mut current = tree.clone();
     let mut parts = path.split(|&b| b == b'/').peekable();
     while let Some(name) = parts.next() {
         let (id, kind) = {
-            let e = current.get_name_bytes(name)?;
-            (e.id(), e.kind())
+            let e = current.get(name)?;
+            (e.id, e.kind)
         };
         if parts.peek().is_none() {
             return Some((id, kind));
         }
-        if kind != Some(ObjectType::Tree) {
+        if kind != ObjectType::Tree {
             return None;
         }
         current = objects.tree(id).ok()?;
@@ -854,20 +1012,20 @@ pub fn fingerprints_at_head(objects: &Objects<'_>, blobs: &BlobFindings) -> Hash
     let mut fps = HashSet::new();
     let Some(target) = objects.repo.head().ok().and_then(|h| h.target()) else { return fps };
     let Ok(Some(commit)) = objects.commit_of(target) else { return fps };
-    let Ok(tree) = objects.commit(commit).and_then(|c| objects.tree(c.tree_id())) else { return fps };
+    let Ok(tree) = objects.commit(commit).and_then(|c| objects.tree(c.tree)) else { return fps };
     // Each tree once: a hand-made tree can hold itself.
     let mut seen = HashSet::from([tree.id()]);
     let mut pending = vec![tree];
     while let Some(tree) = pending.pop() {
         for entry in tree.iter() {
-            match entry.kind() {
-                Some(ObjectType::Blob) => {
-                    if let Some(found) = blobs.get(&entry.id()) {
+            match entry.kind {
+                ObjectType::Blob => {
+                    if let Some(found) = blobs.get(&entry.id) {
                         fps.extend(found.iter().map(|f| f.fingerprint.clone()));
                     }
                 }
-                Some(ObjectType::Tree) if seen.insert(entry.id()) => {
-                    if let Ok(sub) = objects.tree(entry.id()) {
+                ObjectType::Tree if seen.insert(entry.id) => {
+                    if let Ok(sub) = objects.tree(entry.id) {
                         pending.push(sub);
                     }
                 }
@@ -1124,8 +1282,8 @@ pub fn present_at(
     fingerprint: &str,
     blobs: &mut LazyBlobs<'_>,
 ) -> bool {
-    let Ok(tree) = objects.commit(commit).and_then(|c| objects.tree(c.tree_id())) else { return false };
-    let Some((id, Some(ObjectType::Blob))) = entry_at(objects, &tree, path.as_bytes()) else { return false };
+    let Ok(tree) = objects.commit(commit).and_then(|c| objects.tree(c.tree)) else { return false };
+    let Some((id, ObjectType::Blob)) = entry_at(objects, &tree, path.as_bytes()) else { return false };
     blobs.findings(id).iter().any(|f| f.fingerprint == fingerprint)
 }
 

@@ -10,6 +10,7 @@ use crate::scan::{Notice, Report, ScanOptions};
 use crate::source::fs::{display_root, human_bytes, slash_path};
 use crate::source::git::{self, GitOptions};
 use crate::source::known::{Known, KnownTree};
+use crate::source::store::ObjectStore;
 use std::sync::Arc;
 
 /// How a repository's paths appear in a root's report.
@@ -140,7 +141,8 @@ fn scan_repository(
             return None;
         }
     };
-    let objects = git::Objects { repo, damaged: &blobs.damaged };
+    let store = ObjectStore::of_repository(repo);
+    let objects = git::Objects { repo, store: &store, damaged: &blobs.damaged };
     let walk = git::all_commits(&objects);
     for message in walk.errors {
         report.errors.push(Notice { path: shown.clone(), message });
@@ -256,7 +258,8 @@ pub fn scan_selection(
         });
         return report;
     }
-    let objects = git::Objects { repo: &repo, damaged: &damaged_ids };
+    let store = ObjectStore::of_repository(&repo);
+    let objects = git::Objects { repo: &repo, store: &store, damaged: &damaged_ids };
     let canonical_root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
     let base = repository_base(&repo);
     let within = canonical_root.strip_prefix(&base).map(slash_path).ok().filter(|w| !w.is_empty());

@@ -6,3 +6,4 @@ pub mod history;
 pub mod known;
 pub mod pack;
 pub mod reader;
+pub mod store;

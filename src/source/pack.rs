@@ -671,6 +671,22 @@ const LOOSE_HEADER_MAX: usize = 64;
 /// forever on a loose object whose zlib stream ends early (`git_zstream_get_output` waits for
 /// output that the exhausted input cannot give), so one truncated object would hang the scan.
 pub fn read_loose(path: &Path, max_blob_size: u64) -> Result<Loose, LooseError> {
+    inflate_loose(path, max_blob_size, false).map(|(loose, _)| loose)
+}
+
+/// Reads the loose object file at `path` whole, whatever its kind, as [`read_loose`] does; an
+/// object over `max_size` is an error, found from its header before anything is allocated.
+pub fn read_loose_object(path: &Path, max_size: u64) -> Result<(ObjectType, Vec<u8>), LooseError> {
+    match inflate_loose(path, max_size, true)? {
+        (Loose::Blob(data), _) => Ok((ObjectType::Blob, data)),
+        (Loose::TooLarge(size), _) => Err(LooseError::new(format!("{size} bytes, over the {max_size} it may have"))),
+        (Loose::Other(kind), body) => Ok((kind, body)),
+    }
+}
+
+/// [`read_loose`], keeping the content of objects other than blobs too when `keep_all` (returned
+/// beside `Loose::Other`, and held to `max_blob_size` like a blob).
+fn inflate_loose(path: &Path, max_blob_size: u64, keep_all: bool) -> Result<(Loose, Vec<u8>), LooseError> {
     use std::io::BufRead;
     let file = std::fs::File::open(path).map_err(|e| LooseError::new(e.to_string()))?;
     let mut input = std::io::BufReader::with_capacity(64 << 10, file);
@@ -724,10 +740,10 @@ pub fn read_loose(path: &Path, max_blob_size: u64) -> Result<Loose, LooseError> 
         "tag" => ObjectType::Tag,
         _ => return Err(LooseError::new(format!("unknown object type in header {header:?}"))),
     };
-    if kind == ObjectType::Blob && size > max_blob_size {
-        return Ok(Loose::TooLarge(size));
+    let keep = kind == ObjectType::Blob || keep_all;
+    if keep && size > max_blob_size {
+        return Ok((Loose::TooLarge(size), Vec::new()));
     }
-    let keep = kind == ObjectType::Blob;
     let mut body = if keep { Vec::with_capacity(size as usize) } else { Vec::new() };
     let mut total = (filled - nul - 1) as u64;
     if keep {
@@ -750,7 +766,10 @@ pub fn read_loose(path: &Path, max_blob_size: u64) -> Result<Loose, LooseError> 
     if total < size {
         return Err(mismatch(format!("{total} bytes where its header declares {size}")));
     }
-    Ok(if keep { Loose::Blob(body) } else { Loose::Other(kind) })
+    Ok(match kind {
+        ObjectType::Blob => (Loose::Blob(body), Vec::new()),
+        _ => (Loose::Other(kind), body),
+    })
 }
 
 #[cfg(test)]
