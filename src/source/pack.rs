@@ -363,10 +363,10 @@ fn traverse_pack(
 ) -> Result<delta::Outcome, Unsupported> {
     let bad_id = AtomicBool::new(false);
     let pages = MappedPages::of(index, pack);
-    let blob = |i: u32, data: &[u8]| {
+    let blob = |id: &[u8; 20], data: &[u8]| {
         // Object ids are not re-hashed: neither does `git cat-file`, and hashing every object
         // would cost more than decoding it.
-        let id = index.oid_at_index(i);
+        let id = gix_hash::oid::from_bytes_unchecked(id);
         if !earlier.contains(id) {
             match to_oid(id) {
                 Ok(oid) => sink.blob(oid, data),
