@@ -459,7 +459,7 @@ pub enum DeltaError {
 }
 
 /// Reads one of the two sizes that open a delta (little-endian base-128).
-fn delta_size(delta: &[u8], at: &mut usize) -> Result<u64, DeltaError> {
+pub(crate) fn delta_size(delta: &[u8], at: &mut usize) -> Result<u64, DeltaError> {
     let mut size = 0u64;
     for shift in (0..64).step_by(7) {
         let byte = *delta.get(*at).ok_or(DeltaError::Corrupt("its header is truncated"))?;

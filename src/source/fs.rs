@@ -110,7 +110,7 @@ impl<'s, 'a: 's, 'b: 's> ParallelVisitorBuilder<'s> for Visitors<'a, 'b> {
             shared: self.shared,
             local: Report::default(),
             buf: Vec::new(),
-            repos: Default::default(),
+            stores: Default::default(),
         })
     }
 }
@@ -121,8 +121,8 @@ struct Worker<'a, 'b> {
     shared: &'b Mutex<Report>,
     local: Report,
     buf: Vec<u8>,
-    /// This thread's handles on repositories of `ctx.known` (git2 handles are not shareable).
-    repos: std::collections::HashMap<PathBuf, git2::Repository>,
+    /// This thread's readers of the object stores of `ctx.known`'s repositories.
+    stores: std::collections::HashMap<PathBuf, crate::source::store::ObjectStore>,
 }
 
 impl Drop for Worker<'_, '_> {
@@ -200,7 +200,7 @@ impl Worker<'_, '_> {
             if let Ok(meta) = std::fs::symlink_metadata(path) {
                 let root_rel = self.ctx.root_relative(path);
                 if meta.len() <= max {
-                    if let Some(found) = self.ctx.known.lookup(&root_rel, &meta, &mut self.repos) {
+                    if let Some(found) = self.ctx.known.lookup(&root_rel, &meta, &mut self.stores) {
                         self.local.stats.files += 1;
                         self.local.stats.bytes += meta.len();
                         self.local.stats.files_from_history += 1;

@@ -18,7 +18,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::rc::Rc;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use git2::{ObjectType, Oid, Repository, Sort};
 use serde::Serialize;
@@ -386,7 +386,7 @@ fn hex_after(line: &[u8], key: &[u8]) -> Option<Oid> {
 #[derive(Clone)]
 pub struct Tree {
     id: Oid,
-    data: Rc<Vec<u8>>,
+    data: Arc<Vec<u8>>,
 }
 
 /// One entry of a tree. Its kind comes from its mode, as libgit2 and git decide it: a directory
@@ -399,7 +399,7 @@ pub struct TreeEntry<'a> {
 }
 
 impl Tree {
-    fn parse(id: Oid, data: Rc<Vec<u8>>) -> Result<Tree, String> {
+    fn parse(id: Oid, data: Arc<Vec<u8>>) -> Result<Tree, String> {
         let mut rest = &data[..];
         while !rest.is_empty() {
             next_entry(&mut rest).map_err(|why| format!("failed to parse tree: {why}"))?;
@@ -467,7 +467,7 @@ impl<'r> Objects<'r> {
             Err(StoreError::Missing) => {
                 let odb = self.repo.odb()?;
                 let object = odb.read(oid)?;
-                Ok((object.kind(), Rc::new(object.data().to_vec())))
+                Ok((object.kind(), Arc::new(object.data().to_vec())))
             }
             Err(StoreError::Damaged(why)) => Err(git2::Error::from_str(&why)),
         }
@@ -483,7 +483,7 @@ impl<'r> Objects<'r> {
     }
 
     /// Object `oid`, which must be of `kind`.
-    fn read_as(&self, oid: Oid, kind: ObjectType) -> Result<Rc<Vec<u8>>, git2::Error> {
+    fn read_as(&self, oid: Oid, kind: ObjectType) -> Result<Arc<Vec<u8>>, git2::Error> {
         match self.read(oid)? {
             (k, data) if k == kind => Ok(data),
             (k, _) => Err(git2::Error::from_str(&format!("it is a {k}, not a {kind}"))),
@@ -835,8 +835,10 @@ fn walk_commits(objects: &Objects<'_>, tips: &[Oid], shallow: &HashSet<Oid>, wal
     }
 }
 
-/// Commits between two releases of the pack maps' pages in the provenance walk: a commit of the
-/// benchmark reads ~500 trees, each a lookup in the index and a read from a pack window.
+/// Commits between two releases of the pack maps' pages in the provenance walk. The walk's own
+/// reads map nothing ([`ObjectStore`]), but libgit2 maps pack windows and whole indexes for what
+/// it is still asked: the blobs of a `--range` or push scan ([`LazyBlobs`]) and the authors of
+/// commits that introduce a secret.
 const RELEASE_PACKS_EVERY_COMMITS: usize = 8;
 
 /// Finds where each matched secret entered the history among `commits` (parents first).

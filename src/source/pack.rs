@@ -421,9 +421,9 @@ impl MappedPages {
 }
 
 /// Drops the resident pages of every read-only map of a pack or pack index in the process
-/// (`MADV_DONTNEED`), libgit2's included: the provenance walk looks trees up by id all over the
-/// index, which libgit2 maps whole (28 bytes an object, 64 MiB on the ten-times benchmark), so
-/// its pages would stay resident and grow with the history. Only maps without write permission
+/// (`MADV_DONTNEED`), libgit2's included: libgit2 maps an index whole (28 bytes an object, 64 MiB
+/// on the ten-times benchmark) and packs in windows, and what it reads by id is all over them, so
+/// their pages would stay resident and grow with the history. Only maps without write permission
 /// are touched, whose pages fault back in unchanged from the page cache.
 pub fn release_mapped_packs() {
     let Some(maps) = process_maps() else { return };

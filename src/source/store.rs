@@ -18,7 +18,7 @@ use std::cell::{OnceCell, RefCell};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
+use std::sync::Arc;
 
 use git2::{ObjectType, Oid};
 
@@ -63,7 +63,7 @@ pub const MAX_CHAIN: usize = 1 << 14;
 const MAX_PACK_HOPS: usize = 8;
 
 /// An object's kind and content.
-pub type Object = (ObjectType, Rc<Vec<u8>>);
+pub type Object = (ObjectType, Arc<Vec<u8>>);
 
 /// The object directories of a repository (its own and its alternates') and their packs.
 pub struct ObjectStore {
@@ -123,7 +123,7 @@ impl ObjectStore {
                 Ok(object)
             }
             Some(Location::Loose(path)) => pack::read_loose_object(&path, MAX_OBJECT)
-                .map(|(kind, data)| (kind, Rc::new(data)))
+                .map(|(kind, data)| (kind, Arc::new(data)))
                 .map_err(|e| damaged(e.message)),
             None => Err(StoreError::Missing),
         }
@@ -140,6 +140,31 @@ impl ObjectStore {
             Some(Location::Loose(path)) => match pack::read_loose(&path, 0) {
                 Ok(pack::Loose::Other(kind)) => Ok(kind),
                 Ok(_) => Ok(ObjectType::Blob),
+                Err(e) => Err(damaged(e.message)),
+            },
+            None => Err(StoreError::Missing),
+        }
+    }
+
+    /// The size of blob `id`, from headers and a delta's first bytes, without inflating it;
+    /// `None` when `id` is not a blob.
+    pub fn blob_size(&self, id: Oid) -> Result<Option<u64>, StoreError> {
+        match self.locate(id)? {
+            Some(Location::Packed(p, offset)) => {
+                if self.packed_kind(p, offset, 0)? != ObjectType::Blob {
+                    return Ok(None);
+                }
+                let pack = &self.packs[p];
+                let header = pack.header_at(offset)?;
+                match header.base {
+                    Base::Whole(_) => Ok(Some(header.size)),
+                    _ => pack.delta_result_size(&header, &mut self.inflater.borrow_mut()).map(Some),
+                }
+            }
+            Some(Location::Loose(path)) => match pack::read_loose(&path, 0) {
+                Ok(pack::Loose::TooLarge(size)) => Ok(Some(size)),
+                Ok(pack::Loose::Blob(data)) => Ok(Some(data.len() as u64)),
+                Ok(pack::Loose::Other(_)) => Ok(None),
                 Err(e) => Err(damaged(e.message)),
             },
             None => Err(StoreError::Missing),
@@ -177,7 +202,7 @@ impl ObjectStore {
             match header.base {
                 Base::Whole(kind) => {
                     let data =
-                        Rc::new(pack.inflate(header.data_at, header.size, &read, &mut self.inflater.borrow_mut())?);
+                        Arc::new(pack.inflate(header.data_at, header.size, &read, &mut self.inflater.borrow_mut())?);
                     self.cache.borrow_mut().insert(p, at, kind, &data);
                     break (kind, data);
                 }
@@ -218,7 +243,7 @@ impl ObjectStore {
                 delta::DeltaError::OverBudget => damaged(format!("a delta result over {}", human(MAX_OBJECT))),
                 delta::DeltaError::Corrupt(why) => damaged(format!("a corrupt delta: {why}")),
             })?;
-            data = Rc::new(std::mem::take(&mut out));
+            data = Arc::new(std::mem::take(&mut out));
             self.cache.borrow_mut().insert(p, header.offset, kind, &data);
         }
         Ok((kind, data))
@@ -469,6 +494,34 @@ impl Pack {
         Ok((header, read))
     }
 
+    /// The size of what the delta of `header` makes: the second number of the delta's own
+    /// header, inflated from its first bytes.
+    fn delta_result_size(&self, header: &EntryHeader, z: &mut flate2::Decompress) -> Result<u64, StoreError> {
+        // Two sizes of at most ten bytes each.
+        let mut out = [0u8; 20];
+        let mut input = [0u8; 512];
+        let (mut pos, mut got) = (header.data_at, 0);
+        z.reset(true);
+        while got < out.len() {
+            let filled = fill_at(&self.data, &mut input, pos).map_err(io_error("the pack"))?;
+            if filled == 0 {
+                break;
+            }
+            let (in_before, out_before) = (z.total_in(), z.total_out());
+            let status = z
+                .decompress(&input[..filled], &mut out[got..], flate2::FlushDecompress::None)
+                .map_err(|e| damaged(format!("a corrupt zlib stream: {e}")))?;
+            pos += z.total_in() - in_before;
+            got += (z.total_out() - out_before) as usize;
+            if status == flate2::Status::StreamEnd || (z.total_in() == in_before && z.total_out() == out_before) {
+                break;
+            }
+        }
+        let mut at = 0;
+        let sizes = delta::delta_size(&out[..got], &mut at).and_then(|_| delta::delta_size(&out[..got], &mut at));
+        sizes.map_err(|_| damaged(format!("the delta at offset {} has no whole header", header.offset)))
+    }
+
     /// Inflates the zlib stream at `at`, which must give exactly `size` bytes; `read` is what is
     /// already read of it.
     fn inflate(&self, at: u64, size: u64, read: &[u8], z: &mut flate2::Decompress) -> Result<Vec<u8>, StoreError> {
@@ -605,13 +658,13 @@ struct Cache {
 
 struct Cached {
     kind: ObjectType,
-    data: Rc<Vec<u8>>,
+    data: Arc<Vec<u8>>,
     id: Option<Oid>,
 }
 
 impl Cache {
     fn get(&self, pack: usize, offset: u64) -> Option<Object> {
-        self.objects.get(&(pack, offset)).map(|c| (c.kind, Rc::clone(&c.data)))
+        self.objects.get(&(pack, offset)).map(|c| (c.kind, Arc::clone(&c.data)))
     }
 
     fn by_id(&self, id: Oid) -> Option<Object> {
@@ -628,7 +681,7 @@ impl Cache {
         }
     }
 
-    fn insert(&mut self, pack: usize, offset: u64, kind: ObjectType, data: &Rc<Vec<u8>>) {
+    fn insert(&mut self, pack: usize, offset: u64, kind: ObjectType, data: &Arc<Vec<u8>>) {
         let len = data.len();
         if len > CACHE_BYTES / 8 || self.objects.contains_key(&(pack, offset)) {
             return;
@@ -642,7 +695,7 @@ impl Cache {
                 }
             }
         }
-        self.objects.insert((pack, offset), Cached { kind, data: Rc::clone(data), id: None });
+        self.objects.insert((pack, offset), Cached { kind, data: Arc::clone(data), id: None });
         self.order.push_back((pack, offset));
         self.bytes += len;
     }
@@ -787,6 +840,8 @@ mod tests {
                 let (kind, data) = store.read(id).unwrap();
                 assert_eq!((kind, &data[..]), (expected.kind(), expected.data()), "{id}");
                 assert_eq!(store.kind(id).unwrap(), kind, "{id}");
+                let size = (kind == ObjectType::Blob).then_some(data.len() as u64);
+                assert_eq!(store.blob_size(id).unwrap(), size, "{id}");
             }
         }
         let absent = Oid::from_str(&"ab".repeat(20)).unwrap();
@@ -936,14 +991,14 @@ mod tests {
     #[test]
     fn the_cache_drops_its_oldest_objects_past_its_size() {
         let mut cache = Cache::default();
-        let chunk = Rc::new(vec![0u8; CACHE_BYTES / 8]);
+        let chunk = Arc::new(vec![0u8; CACHE_BYTES / 8]);
         for offset in 0..10 {
             cache.insert(0, offset, ObjectType::Tree, &chunk);
         }
         assert!(cache.bytes <= CACHE_BYTES);
         assert!(cache.get(0, 0).is_none() && cache.get(0, 1).is_none());
         assert!(cache.get(0, 9).is_some());
-        cache.insert(0, 99, ObjectType::Tree, &Rc::new(vec![0u8; CACHE_BYTES / 8 + 1]));
+        cache.insert(0, 99, ObjectType::Tree, &Arc::new(vec![0u8; CACHE_BYTES / 8 + 1]));
         assert!(cache.get(0, 99).is_none(), "an object over an eighth of the cache is not kept");
     }
 }
