@@ -345,3 +345,26 @@ pub fn delta(data: &[u8]) {
         Err(DeltaError::OverBudget | DeltaError::Corrupt(_)) => {}
     }
 }
+
+/// What the history walk parses of the objects it reads: a pack entry's header
+/// (`source::store::parse_entry_header`, at an offset taken from the first byte), a tree and a
+/// commit, all from the same bytes. None panics; a header's data starts inside the bytes after
+/// its offset, and a tree that parses yields only entries with a name free of NUL.
+pub fn objects(data: &[u8]) {
+    use crate::source::git::{Commit, Tree};
+    let offset = u64::from(data.first().copied().unwrap_or(0)) * 1000;
+    if let Ok(header) = crate::source::store::parse_entry_header(data, offset) {
+        let used = header.data_at - offset;
+        assert!(used > 0 && used <= data.len() as u64, "a header of {used} bytes out of {}", data.len());
+    }
+    let id = git2::Oid::zero();
+    if let Ok(tree) = Tree::parse(id, std::sync::Arc::new(data.to_vec())) {
+        for entry in tree.iter() {
+            assert!(!entry.name.is_empty() && !entry.name.contains(&0), "a tree entry named {:?}", entry.name);
+        }
+    }
+    if let Ok(commit) = Commit::parse(id, data) {
+        assert!(data.starts_with(b"tree "), "a commit without its tree line parsed");
+        assert!(commit.parents.len() * 48 < data.len());
+    }
+}

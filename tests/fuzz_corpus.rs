@@ -16,6 +16,7 @@ const TARGETS: &[(&str, Target)] = &[
     ("inventory", keytrail::fuzz::inventory),
     ("staged_lines", keytrail::fuzz::staged_lines),
     ("delta", keytrail::fuzz::delta),
+    ("objects", keytrail::fuzz::objects),
 ];
 
 /// Runs every file under `dir/<target>/` through its target; returns how many ran and the

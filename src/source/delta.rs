@@ -20,7 +20,7 @@ use std::sync::Mutex;
 use gix_pack::data::decode::entry::ResolvedBase;
 use gix_pack::data::entry::Header;
 
-/// The most objects whose trees are held at once. 256 Ki objects (~6 MiB of trees) keep a pack
+/// The most objects whose trees are held at once. 256 Ki objects (~9 MiB of trees and ids) keep a pack
 /// the size of the history benchmark (231,563 objects) in one slice, where nothing is decoded
 /// twice; a larger pack costs one more pass over its index per slice and the bases decoded again
 /// at slice edges (git writes a delta family together, so they are few).

@@ -354,7 +354,7 @@ pub struct Commit {
 impl Commit {
     /// Parses a commit as strictly as libgit2 does up to its committer: `tree`, any `parent`s,
     /// `author` and `committer`, in that order.
-    fn parse(id: Oid, data: &[u8]) -> Result<Commit, String> {
+    pub fn parse(id: Oid, data: &[u8]) -> Result<Commit, String> {
         let mut lines = data.split(|&b| b == b'\n');
         let tree = lines.next().and_then(|l| hex_after(l, b"tree ")).ok_or("failed to parse commit: no tree")?;
         let mut parents = Vec::new();
@@ -399,7 +399,8 @@ pub struct TreeEntry<'a> {
 }
 
 impl Tree {
-    fn parse(id: Oid, data: Arc<Vec<u8>>) -> Result<Tree, String> {
+    /// Checks every entry of a tree read as `id`.
+    pub fn parse(id: Oid, data: Arc<Vec<u8>>) -> Result<Tree, String> {
         let mut rest = &data[..];
         while !rest.is_empty() {
             next_entry(&mut rest).map_err(|why| format!("failed to parse tree: {why}"))?;
