@@ -704,6 +704,15 @@ fn a_cycle_of_deltas_in_a_pack_ends_and_the_rest_is_scanned() {
         }
         assert!(errors.iter().any(|l| l.contains("2 objects are deltas on a cycle of bases")), "{errors:#?}");
     }
+    // A scan of part of the history reads the blobs its commits add one by one, where libgit2
+    // would follow the cycle forever: a blob on it is named.
+    let tree = raw_tree(d, &[("100644", b"looped.cfg", &a)]);
+    let tip = commit_tree(d, &tree, "a blob on a cycle of deltas");
+    let mut cmd = keytrail_within(SCAN_MEMORY);
+    cmd.timeout(std::time::Duration::from_secs(120));
+    let run = scan_with(cmd, d, &["--range", &format!("{commit}..{tip}")]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.error_lines().iter().any(|l| l.contains(&a) && l.contains("cycle")), "{}", run.stderr);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1094,6 +1094,9 @@ pub fn find_repositories(dir: &Path) -> Vec<PathBuf> {
 /// streaming every object would be wasted work.
 pub struct LazyBlobs<'r> {
     repo: &'r Repository,
+    /// Packed blobs are read by keytrail's own reader, which ends a delta cycle libgit2 would
+    /// follow forever.
+    store: ObjectStore,
     /// Where loose objects are, so that keytrail reads them itself.
     object_dirs: Vec<PathBuf>,
     /// Whether an object reads whole (see [`LazyBlobs::whole`]).
@@ -1114,6 +1117,7 @@ impl<'r> LazyBlobs<'r> {
     pub fn new(repo: &'r Repository, matcher: &'r Matcher, max_blob_size: u64, show_secrets: bool) -> Self {
         LazyBlobs {
             repo,
+            store: ObjectStore::of_repository(repo).with_limit(max_blob_size),
             object_dirs: crate::source::pack::object_dirs_of(repo),
             whole: HashMap::new(),
             matcher,
@@ -1171,30 +1175,61 @@ impl<'r> LazyBlobs<'r> {
                     Vec::new()
                 }
             },
-            // Packed: libgit2 reads the header first, and inflates no more than it declares.
-            None => {
-                let read = self.repo.odb().and_then(|odb| odb.read_header(oid)).and_then(|(size, _)| {
-                    if size as u64 > self.max_blob_size {
-                        return Ok(Err(size as u64));
-                    }
-                    self.repo.find_blob(oid).map(Ok)
-                });
-                match read {
-                    Ok(Ok(b)) => {
+            // Packed: the size is read from headers first, and no more is inflated than declared.
+            None => match self.store.blob_size(oid) {
+                Ok(Some(size)) if size > self.max_blob_size => {
+                    return BlobScan::TooLarge { size, limit: self.max_blob_size }
+                }
+                Ok(Some(_)) => match self.store.read(oid) {
+                    Ok((_, data)) => {
                         self.blobs += 1;
-                        self.blob_bytes += b.size() as u64;
-                        match_blob(self.matcher, b.content(), self.show_secrets)
+                        self.blob_bytes += data.len() as u64;
+                        match_blob(self.matcher, &data, self.show_secrets)
                     }
-                    Ok(Err(size)) => return BlobScan::TooLarge { size, limit: self.max_blob_size },
                     Err(e) => {
-                        self.unreadable.push((oid, e.message().to_string()));
+                        self.unreadable.push((oid, e.to_string()));
                         Vec::new()
                     }
+                },
+                Ok(None) => {
+                    self.unreadable.push((oid, "not a blob, where a blob was expected".into()));
+                    Vec::new()
                 }
-            }
+                Err(StoreError::Damaged(why)) => {
+                    self.unreadable.push((oid, why));
+                    Vec::new()
+                }
+                Err(StoreError::Missing) => match self.scan_with_libgit2(oid) {
+                    Ok(found) => found,
+                    Err(too_large) => return too_large,
+                },
+            },
         };
         self.cache.insert(oid, found.clone());
         BlobScan::Findings(found)
+    }
+
+    /// A blob keytrail's reader does not find (in a pack it cannot open, say), read by libgit2:
+    /// its header first, and no more inflated than it declares.
+    fn scan_with_libgit2(&mut self, oid: Oid) -> Result<Vec<Finding>, BlobScan> {
+        let read = self.repo.odb().and_then(|odb| odb.read_header(oid)).and_then(|(size, _)| {
+            if size as u64 > self.max_blob_size {
+                return Ok(Err(size as u64));
+            }
+            self.repo.find_blob(oid).map(Ok)
+        });
+        match read {
+            Ok(Ok(b)) => {
+                self.blobs += 1;
+                self.blob_bytes += b.size() as u64;
+                Ok(match_blob(self.matcher, b.content(), self.show_secrets))
+            }
+            Ok(Err(size)) => Err(BlobScan::TooLarge { size, limit: self.max_blob_size }),
+            Err(e) => {
+                self.unreadable.push((oid, e.message().to_string()));
+                Ok(Vec::new())
+            }
+        }
     }
 }
 

@@ -74,6 +74,8 @@ pub struct ObjectStore {
     inflater: RefCell<flate2::Decompress>,
     /// Parents given to commits by `info/grafts`, which libgit2 and git honour too.
     grafts: HashMap<Oid, Vec<Oid>>,
+    /// The largest object read ([`MAX_OBJECT`] unless raised for blobs).
+    limit: u64,
 }
 
 impl ObjectStore {
@@ -108,7 +110,15 @@ impl ObjectStore {
             cache: RefCell::new(Cache::default()),
             inflater: RefCell::new(flate2::Decompress::new(true)),
             grafts: HashMap::new(),
+            limit: MAX_OBJECT,
         }
+    }
+
+    /// Reads objects up to `limit` bytes when that is more than [`MAX_OBJECT`]: blobs under a
+    /// raised `--max-file-size`.
+    pub fn with_limit(mut self, limit: u64) -> ObjectStore {
+        self.limit = self.limit.max(limit);
+        self
     }
 
     /// The object `id`, whole.
@@ -122,7 +132,7 @@ impl ObjectStore {
                 self.cache.borrow_mut().name(p, offset, id);
                 Ok(object)
             }
-            Some(Location::Loose(path)) => pack::read_loose_object(&path, MAX_OBJECT)
+            Some(Location::Loose(path)) => pack::read_loose_object(&path, self.limit)
                 .map(|(kind, data)| (kind, Arc::new(data)))
                 .map_err(|e| damaged(e.message)),
             None => Err(StoreError::Missing),
@@ -201,8 +211,13 @@ impl ObjectStore {
             let (header, read) = pack.entry_at(at, chain.len() < KEEP_READ_LINKS)?;
             match header.base {
                 Base::Whole(kind) => {
-                    let data =
-                        Arc::new(pack.inflate(header.data_at, header.size, &read, &mut self.inflater.borrow_mut())?);
+                    let data = Arc::new(pack.inflate(
+                        header.data_at,
+                        header.size,
+                        self.limit,
+                        &read,
+                        &mut self.inflater.borrow_mut(),
+                    )?);
                     self.cache.borrow_mut().insert(p, at, kind, &data);
                     break (kind, data);
                 }
@@ -238,9 +253,9 @@ impl ObjectStore {
         };
         let mut out = Vec::new();
         for (header, read) in chain.iter().rev() {
-            let delta = pack.inflate(header.data_at, header.size, read, &mut self.inflater.borrow_mut())?;
-            delta::apply(&data, &delta, &mut out, MAX_OBJECT).map_err(|e| match e {
-                delta::DeltaError::OverBudget => damaged(format!("a delta result over {}", human(MAX_OBJECT))),
+            let delta = pack.inflate(header.data_at, header.size, self.limit, read, &mut self.inflater.borrow_mut())?;
+            delta::apply(&data, &delta, &mut out, self.limit).map_err(|e| match e {
+                delta::DeltaError::OverBudget => damaged(format!("a delta result over {}", human(self.limit))),
                 delta::DeltaError::Corrupt(why) => damaged(format!("a corrupt delta: {why}")),
             })?;
             data = Arc::new(std::mem::take(&mut out));
@@ -524,9 +539,16 @@ impl Pack {
 
     /// Inflates the zlib stream at `at`, which must give exactly `size` bytes; `read` is what is
     /// already read of it.
-    fn inflate(&self, at: u64, size: u64, read: &[u8], z: &mut flate2::Decompress) -> Result<Vec<u8>, StoreError> {
-        if size > MAX_OBJECT {
-            return Err(damaged(format!("an entry of {}, over the {} read here", human(size), human(MAX_OBJECT))));
+    fn inflate(
+        &self,
+        at: u64,
+        size: u64,
+        limit: u64,
+        read: &[u8],
+        z: &mut flate2::Decompress,
+    ) -> Result<Vec<u8>, StoreError> {
+        if size > limit {
+            return Err(damaged(format!("an entry of {}, over the {} read here", human(size), human(limit))));
         }
         let mut out = Vec::with_capacity(size as usize + 1);
         z.reset(true);
