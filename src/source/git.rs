@@ -1,18 +1,18 @@
 //! Git history: every blob of every ref, each read and matched once, and each secret traced to the
 //! commit that introduced it at a path.
 //!
-//! Reading: `git cat-file --batch-all-objects --batch --unordered` streams every object in pack
-//! order, which is the fastest order to inflate a pack in (object-id order forces random access and
-//! repeated delta resolution). Blobs go through a bounded channel to matcher threads, so matching
-//! overlaps reading. This is the same work as the benchmark's floor, so the history scan can only
-//! be slower than the floor by what matching and provenance add.
+//! Reading: each pack is decoded in process along its delta trees ([`crate::source::pack`],
+//! [`crate::source::delta`]), then the loose objects. `git cat-file --batch-all-objects --batch
+//! --unordered`, read here, serves only an object format other than SHA-1: it streams every object
+//! in pack order through a bounded channel to matcher threads.
 //!
-//! Provenance: a `git2` walk of every commit reachable from any ref, parents before children, with a
-//! tree diff against the first parent that never descends into an unchanged subtree. Only blobs
-//! that had matches are looked at. A secret is *introduced* at (commit, path) when the blob at that
-//! path holds its fingerprint and the blob at that path in every parent does not; a blob moved
-//! unchanged to a new path (a rename) introduces nothing. So a secret added, removed and added back
-//! is two findings, and the same blob in 10,000 later commits is one.
+//! Provenance: a walk of every commit reachable from any ref, parents before children, with a
+//! tree diff against the first parent that never descends into an unchanged subtree; commits and
+//! trees come from keytrail's own reader ([`ObjectStore`]). Only blobs that had matches are looked
+//! at. A secret is *introduced* at (commit, path) when the blob at that path holds its fingerprint
+//! and the blob at that path in every parent does not; a blob moved unchanged to a new path (a
+//! rename) introduces nothing. So a secret added, removed and added back is two findings, and the
+//! same blob in 10,000 later commits is one.
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
