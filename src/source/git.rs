@@ -375,11 +375,7 @@ impl Commit {
 
 /// The id written in hex after `key` on `line`, and nothing else.
 fn hex_after(line: &[u8], key: &[u8]) -> Option<Oid> {
-    let hex = line.strip_prefix(key)?;
-    if hex.len() != 40 {
-        return None;
-    }
-    Oid::from_str(std::str::from_utf8(hex).ok()?).ok()
+    store::full_hex_id(line.strip_prefix(key)?)
 }
 
 /// A tree, its entries checked once as it is read and parsed again as they are iterated.
@@ -1094,11 +1090,9 @@ pub fn find_repositories(dir: &Path) -> Vec<PathBuf> {
 /// streaming every object would be wasted work.
 pub struct LazyBlobs<'r> {
     repo: &'r Repository,
-    /// Packed blobs are read by keytrail's own reader, which ends a delta cycle libgit2 would
-    /// follow forever.
+    /// Blobs are read by keytrail's own reader: libgit2 follows a delta cycle forever, and loops
+    /// on a truncated loose object.
     store: ObjectStore,
-    /// Where loose objects are, so that keytrail reads them itself.
-    object_dirs: Vec<PathBuf>,
     /// Whether an object reads whole (see [`LazyBlobs::whole`]).
     whole: HashMap<Oid, bool>,
     matcher: &'r Matcher,
@@ -1118,7 +1112,6 @@ impl<'r> LazyBlobs<'r> {
         LazyBlobs {
             repo,
             store: ObjectStore::of_repository(repo).with_limit(max_blob_size),
-            object_dirs: crate::source::pack::object_dirs_of(repo),
             whole: HashMap::new(),
             matcher,
             max_blob_size,
@@ -1136,7 +1129,7 @@ impl<'r> LazyBlobs<'r> {
         if let Some(&w) = self.whole.get(&oid) {
             return w;
         }
-        let w = match crate::source::pack::loose_path(&self.object_dirs, oid) {
+        let w = match self.store.loose_path(oid) {
             Some(path) => crate::source::pack::read_loose(&path, u64::MAX).is_ok(),
             None => true,
         };
@@ -1155,54 +1148,35 @@ impl<'r> LazyBlobs<'r> {
         if let Some(f) = self.cache.get(&oid) {
             return BlobScan::Findings(f.clone());
         }
-        use crate::source::pack::{loose_path, read_loose, Loose};
-        // A loose blob is read here, not by libgit2 (which loops forever on a truncated one),
-        // and an oversize blob only as far as its header.
-        let found = match loose_path(&self.object_dirs, oid) {
-            Some(path) => match read_loose(&path, self.max_blob_size) {
-                Ok(Loose::Blob(data)) => {
+        // The size comes from headers first (a loose blob's, or a packed one's and its deltas'),
+        // so an oversize blob is never inflated.
+        let found = match self.store.blob_size(oid) {
+            Ok(Some(size)) if size > self.max_blob_size => {
+                return BlobScan::TooLarge { size, limit: self.max_blob_size }
+            }
+            Ok(Some(_)) => match self.store.read(oid) {
+                Ok((_, data)) => {
                     self.blobs += 1;
                     self.blob_bytes += data.len() as u64;
                     match_blob(self.matcher, &data, self.show_secrets)
                 }
-                Ok(Loose::TooLarge(size)) => return BlobScan::TooLarge { size, limit: self.max_blob_size },
-                Ok(Loose::Other(kind)) => {
-                    self.unreadable.push((oid, format!("a {kind}, where a blob was expected")));
-                    Vec::new()
-                }
                 Err(e) => {
-                    self.unreadable.push((oid, e.message));
+                    self.unreadable.push((oid, e.to_string()));
                     Vec::new()
                 }
             },
-            // Packed: the size is read from headers first, and no more is inflated than declared.
-            None => match self.store.blob_size(oid) {
-                Ok(Some(size)) if size > self.max_blob_size => {
-                    return BlobScan::TooLarge { size, limit: self.max_blob_size }
-                }
-                Ok(Some(_)) => match self.store.read(oid) {
-                    Ok((_, data)) => {
-                        self.blobs += 1;
-                        self.blob_bytes += data.len() as u64;
-                        match_blob(self.matcher, &data, self.show_secrets)
-                    }
-                    Err(e) => {
-                        self.unreadable.push((oid, e.to_string()));
-                        Vec::new()
-                    }
-                },
-                Ok(None) => {
-                    self.unreadable.push((oid, "not a blob, where a blob was expected".into()));
-                    Vec::new()
-                }
-                Err(StoreError::Damaged(why)) => {
-                    self.unreadable.push((oid, why));
-                    Vec::new()
-                }
-                Err(StoreError::Missing) => match self.scan_with_libgit2(oid) {
-                    Ok(found) => found,
-                    Err(too_large) => return too_large,
-                },
+            Ok(None) => {
+                let kind = self.store.kind(oid).map_or_else(|_| "object".to_string(), |k| k.to_string());
+                self.unreadable.push((oid, format!("a {kind}, where a blob was expected")));
+                Vec::new()
+            }
+            Err(StoreError::Damaged(why)) => {
+                self.unreadable.push((oid, why));
+                Vec::new()
+            }
+            Err(StoreError::Missing) => match self.scan_with_libgit2(oid) {
+                Ok(found) => found,
+                Err(too_large) => return too_large,
             },
         };
         self.cache.insert(oid, found.clone());

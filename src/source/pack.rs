@@ -210,7 +210,7 @@ fn object_dirs(objects: &Path) -> Vec<PathBuf> {
 
 /// The pack indexes of an object directory. A pack without its index is named in `errors`: git
 /// cannot read it either (`git index-pack` rebuilds the index).
-fn pack_indexes(objects: &Path, errors: &mut Vec<String>) -> Vec<PathBuf> {
+pub fn pack_indexes(objects: &Path, errors: &mut Vec<String>) -> Vec<PathBuf> {
     let dir = objects.join("pack");
     let entries = match std::fs::read_dir(&dir) {
         Ok(e) => e,

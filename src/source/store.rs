@@ -22,6 +22,7 @@ use std::sync::Arc;
 
 use git2::{ObjectType, Oid};
 
+use crate::source::fs::human_bytes;
 use crate::source::{delta, pack};
 
 /// Why an object could not be read.
@@ -98,10 +99,8 @@ impl ObjectStore {
     pub fn open(dirs: Vec<PathBuf>) -> ObjectStore {
         let mut packs = Vec::new();
         for dir in &dirs {
-            let Ok(entries) = std::fs::read_dir(dir.join("pack")) else { continue };
-            let mut indexes: Vec<PathBuf> =
-                entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "idx")).collect();
-            indexes.sort();
+            // What cannot be listed or has no index is named by the blob scan.
+            let indexes = pack::pack_indexes(dir, &mut Vec::new());
             packs.extend(indexes.iter().filter_map(|idx| Pack::open(idx).ok()));
         }
         ObjectStore {
@@ -181,6 +180,11 @@ impl ObjectStore {
         }
     }
 
+    /// The file of loose object `id`, if it has one.
+    pub fn loose_path(&self, id: Oid) -> Option<PathBuf> {
+        pack::loose_path(&self.dirs, id)
+    }
+
     fn locate(&self, id: Oid) -> Result<Option<Location>, StoreError> {
         let Ok(raw) = <[u8; 20]>::try_from(id.as_bytes()) else { return Err(damaged("not a SHA-1 id")) };
         for (p, pack) in self.packs.iter().enumerate() {
@@ -189,7 +193,7 @@ impl ObjectStore {
                 return Ok(Some(Location::Packed(p, offset)));
             }
         }
-        Ok(pack::loose_path(&self.dirs, id).map(Location::Loose))
+        Ok(self.loose_path(id).map(Location::Loose))
     }
 
     /// The object at `offset` of pack `p`: the delta chain is followed down to a base that is
@@ -225,25 +229,15 @@ impl ObjectStore {
                     chain.push((header, read));
                     at = base;
                 }
-                Base::Id(id) => match pack.index.lookup(&id)? {
-                    Some(base) => {
-                        // Offsets only go down, so a chain can come back on itself only by id.
-                        if !by_id.insert(base) {
-                            return Err(damaged("its deltas are on a cycle of bases"));
-                        }
+                Base::Id(id) => match self.base_by_id(p, &id, &mut by_id, hops)? {
+                    BaseAt::Here(base) => {
                         chain.push((header, read));
                         at = base;
                     }
-                    None => {
-                        // A base in another pack (a thin pack), or loose.
-                        let base_id = Oid::from_bytes(&id).map_err(|e| damaged(e.message()))?;
-                        let base = match self.locate(base_id)? {
-                            _ if hops >= MAX_PACK_HOPS => {
-                                return Err(damaged("its delta chain crosses packs without end"))
-                            }
-                            Some(Location::Packed(q, o)) => self.read_packed(q, o, hops + 1)?,
-                            Some(Location::Loose(_)) => self.read(base_id)?,
-                            None => return Err(damaged(format!("the base {base_id} of a delta is missing"))),
+                    BaseAt::Elsewhere(base_id, location) => {
+                        let base = match location {
+                            Location::Packed(q, o) => self.read_packed(q, o, hops + 1)?,
+                            Location::Loose(_) => self.read(base_id)?,
                         };
                         chain.push((header, read));
                         break base;
@@ -255,7 +249,7 @@ impl ObjectStore {
         for (header, read) in chain.iter().rev() {
             let delta = pack.inflate(header.data_at, header.size, self.limit, read, &mut self.inflater.borrow_mut())?;
             delta::apply(&data, &delta, &mut out, self.limit).map_err(|e| match e {
-                delta::DeltaError::OverBudget => damaged(format!("a delta result over {}", human(self.limit))),
+                delta::DeltaError::OverBudget => damaged(format!("a delta result over {}", human_bytes(self.limit))),
                 delta::DeltaError::Corrupt(why) => damaged(format!("a corrupt delta: {why}")),
             })?;
             data = Arc::new(std::mem::take(&mut out));
@@ -279,23 +273,41 @@ impl ObjectStore {
             match pack.header_at(at)?.base {
                 Base::Whole(kind) => return Ok(kind),
                 Base::Offset(base) => at = base,
-                Base::Id(id) => match pack.index.lookup(&id)? {
-                    Some(base) if by_id.insert(base) => at = base,
-                    Some(_) => return Err(damaged("its deltas are on a cycle of bases")),
-                    None => {
-                        let base_id = Oid::from_bytes(&id).map_err(|e| damaged(e.message()))?;
-                        return match self.locate(base_id)? {
-                            _ if hops >= MAX_PACK_HOPS => Err(damaged("its delta chain crosses packs without end")),
-                            Some(Location::Packed(q, o)) => self.packed_kind(q, o, hops + 1),
-                            Some(Location::Loose(_)) => self.kind(base_id),
-                            None => Err(damaged(format!("the base {base_id} of a delta is missing"))),
-                        };
-                    }
+                Base::Id(id) => match self.base_by_id(p, &id, &mut by_id, hops)? {
+                    BaseAt::Here(base) => at = base,
+                    BaseAt::Elsewhere(_, Location::Packed(q, o)) => return self.packed_kind(q, o, hops + 1),
+                    BaseAt::Elsewhere(base_id, Location::Loose(_)) => return self.kind(base_id),
                 },
             }
         }
         Err(damaged(format!("a chain of more than {MAX_CHAIN} deltas")))
     }
+
+    /// Where the base that a delta of pack `p` names by `id` is. In the same pack, its offset is
+    /// added to `seen`: offsets only go down, so a chain can come back on itself only by id, and
+    /// an offset met twice is a cycle. Elsewhere (a thin pack's base, or a loose one), no more
+    /// than [`MAX_PACK_HOPS`] packs are crossed.
+    fn base_by_id(&self, p: usize, id: &[u8; 20], seen: &mut HashSet<u64>, hops: usize) -> Result<BaseAt, StoreError> {
+        match self.packs[p].index.lookup(id)? {
+            Some(base) if seen.insert(base) => Ok(BaseAt::Here(base)),
+            Some(_) => Err(damaged("its deltas are on a cycle of bases")),
+            None if hops >= MAX_PACK_HOPS => Err(damaged("its delta chain crosses packs without end")),
+            None => {
+                let base_id = Oid::from_bytes(id).map_err(|e| damaged(e.message()))?;
+                match self.locate(base_id)? {
+                    Some(location) => Ok(BaseAt::Elsewhere(base_id, location)),
+                    None => Err(damaged(format!("the base {base_id} of a delta is missing"))),
+                }
+            }
+        }
+    }
+}
+
+/// Where a delta's base named by id is.
+enum BaseAt {
+    /// At this offset of the delta's own pack.
+    Here(u64),
+    Elsewhere(Oid, Location),
 }
 
 /// `info/grafts`: a commit id then its parents' on each line; a line git would not take is
@@ -303,11 +315,8 @@ impl ObjectStore {
 fn parse_grafts(text: &str) -> HashMap<Oid, Vec<Oid>> {
     let mut grafts = HashMap::new();
     for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
-        let ids: Result<Vec<Oid>, _> = line
-            .split_ascii_whitespace()
-            .map(|hex| if hex.len() == 40 { Oid::from_str(hex) } else { Err(git2::Error::from_str("short")) })
-            .collect();
-        if let Ok(mut ids) = ids {
+        let ids: Option<Vec<Oid>> = line.split_ascii_whitespace().map(|hex| full_hex_id(hex.as_bytes())).collect();
+        if let Some(mut ids) = ids {
             let commit = ids.remove(0);
             grafts.insert(commit, ids);
         }
@@ -315,8 +324,13 @@ fn parse_grafts(text: &str) -> HashMap<Oid, Vec<Oid>> {
     grafts
 }
 
-fn human(bytes: u64) -> String {
-    crate::source::fs::human_bytes(bytes)
+/// An object id written out in full: 40 hex digits and nothing else (`Oid::from_str` also takes
+/// a shorter prefix).
+pub fn full_hex_id(hex: &[u8]) -> Option<Oid> {
+    if hex.len() != 40 {
+        return None;
+    }
+    Oid::from_str(std::str::from_utf8(hex).ok()?).ok()
 }
 
 enum Location {
@@ -548,7 +562,11 @@ impl Pack {
         z: &mut flate2::Decompress,
     ) -> Result<Vec<u8>, StoreError> {
         if size > limit {
-            return Err(damaged(format!("an entry of {}, over the {} read here", human(size), human(limit))));
+            return Err(damaged(format!(
+                "an entry of {}, over the {} read here",
+                human_bytes(size),
+                human_bytes(limit)
+            )));
         }
         let mut out = Vec::with_capacity(size as usize + 1);
         z.reset(true);
