@@ -320,6 +320,11 @@ fn staged_and_range_scans_name_an_unreadable_blob() {
 // ---------------------------------------------------------------------------------------------
 // Refs.
 
+/// The commits HEAD reaches, newest first.
+fn commits_newest_first(d: &Path) -> Vec<String> {
+    git(d, &["rev-list", "HEAD"]).lines().map(str::to_string).collect()
+}
+
 /// A repository with one secret in its history (added, then removed); the commit that added it.
 fn history_with_a_secret(d: &Path, seed: u64) -> String {
     write(d, "README", "start\n");
@@ -406,7 +411,7 @@ fn a_hundred_thousand_refs_walk_each_commit_once() {
     let r = repo();
     let d = r.path();
     let added = history_with_a_secret(d, 1601);
-    let commits: Vec<String> = git(d, &["rev-list", "HEAD"]).lines().map(str::to_string).collect();
+    let commits = commits_newest_first(d);
     assert_eq!(commits.len(), 3);
     let mut packed = String::from("# pack-refs with: peeled fully-peeled sorted \n");
     let mut names: Vec<String> = (0..100_000).map(|i| format!("refs/heads/many/{i:06}")).collect();
@@ -439,7 +444,7 @@ fn a_graft_cycle_ends_and_every_commit_is_scanned() {
     let r = repo();
     let d = r.path();
     let added = history_with_a_secret(d, 1701);
-    let commits: Vec<String> = git(d, &["rev-list", "HEAD"]).lines().map(str::to_string).collect();
+    let commits = commits_newest_first(d);
     let (tip, root) = (&commits[0], &commits[2]);
     // The root commit's parent becomes the tip: tip → … → root → tip.
     std::fs::write(d.join(".git/info/grafts"), format!("{root} {tip}\n")).unwrap();
@@ -489,7 +494,7 @@ fn a_replace_ref_cycle_ends_and_both_histories_are_scanned() {
     let r = repo();
     let d = r.path();
     let added = history_with_a_secret(d, 1801);
-    let commits: Vec<String> = git(d, &["rev-list", "HEAD"]).lines().map(str::to_string).collect();
+    let commits = commits_newest_first(d);
     let (tip, root) = (&commits[0], &commits[2]);
     // The replacement holds a secret of its own, so it is seen to be scanned.
     let secret = Fake::new(1802).stripe_live();
